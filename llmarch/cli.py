@@ -1,0 +1,67 @@
+"""Command line: ``python -m llmarch <command> ...``.
+
+Each benchmark lives in ``llmarch.lab.bench_<name>`` and exposes ``add_arguments(parser)`` and
+``run(args)``; it is imported only when asked for, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+BENCHMARKS = {
+    "attention": ("llmarch.lab.bench_attention", "MultiHeadAttention vs torch.nn.MultiheadAttention; eager vs sdpa memory"),
+    "generate": ("llmarch.lab.bench_generate", "greedy decoding tokens/s vs Hugging Face GPT-2; cache; bf16"),
+    "encoder": ("llmarch.lab.bench_encoder", "BERT forward throughput vs Hugging Face; fraction of matmul peak"),
+    "seq2seq": ("llmarch.lab.bench_seq2seq", "T5 greedy decoding tokens/s vs Hugging Face"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m llmarch",
+        description="llmarch: the Transformer families (GPT, BERT, Transformer/T5, prefix-LM), explained and implemented.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench = commands.add_parser("bench", help="run a benchmark against the reference implementation")
+    which = bench.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for name, (module_name, help_text) in BENCHMARKS.items():
+        sub = which.add_parser(name, help=help_text)
+        sub.set_defaults(module=module_name)
+        sub.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run)")
+    masks = commands.add_parser("masks", help="print the attention masks of the four families")
+    masks.add_argument("--seq-len", type=int, default=6)
+    masks.add_argument("--prefix-len", type=int, default=3)
+    return parser
+
+
+def _print_masks(seq_len: int, prefix_len: int) -> None:
+    from .nn import causal_mask, prefix_lm_mask, unilm_mask
+
+    def show(title, mask):
+        print(title)
+        for row in mask.reshape(seq_len, -1).int().tolist():
+            print("  " + " ".join("■" if cell else "·" for cell in row))
+
+    show("bidirectional (encoder-only, BERT)", unilm_mask("bidirectional", seq_len))
+    show("causal (decoder-only, GPT)", causal_mask(seq_len))
+    show(f"prefix-LM (UniLM, prefix = {prefix_len})", prefix_lm_mask(prefix_len, seq_len))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "masks":
+        _print_masks(args.seq_len, args.prefix_len)
+        return 0
+    module = importlib.import_module(args.module)
+    return module.run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The article's claims as experiments, and benchmarks (``python -m llmarch bench ...``)."""

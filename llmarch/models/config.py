@@ -1,0 +1,151 @@
+"""One configuration type for every family, with named presets.
+
+A :class:`ModelConfig` is plain data: which stack (``architecture``), sizes, and the handful of
+choices that really distinguish the papers (where the norm goes, which positions, which
+activation, tied or untied head). Presets live in :mod:`llmarch.models.presets`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..nn.checks import check_choice, check_positive_int, check_probability
+
+__all__ = ["ModelConfig", "ARCHITECTURES", "POSITIONS"]
+
+ARCHITECTURES = ("decoder_only", "encoder_only", "encoder_decoder")
+POSITIONS = ("learned", "sinusoidal", "rotary", "alibi", "t5_relative", "none")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of a Transformer.
+
+    Attributes:
+        architecture: ``"decoder_only"`` (GPT), ``"encoder_only"`` (BERT) or
+            ``"encoder_decoder"`` (Transformer, T5).
+        vocab_size, d_model, num_layers, num_heads, d_ff: sizes (``num_layers`` is the encoder
+            depth of an encoder-decoder; ``num_decoder_layers`` its decoder depth).
+        num_kv_heads: key/value heads (GQA/MQA); ``None`` = ``num_heads``.
+        head_dim: per-head size; ``None`` = ``d_model // num_heads``.
+        max_positions: longest sequence for learned positions (and the checked maximum).
+        position: ``"learned"``, ``"sinusoidal"``, ``"rotary"``, ``"alibi"``,
+            ``"t5_relative"`` or ``"none"`` (NoPE).
+        norm, norm_position, norm_eps: ``"layernorm"``/``"rmsnorm"``, ``"pre"``/``"post"``.
+        activation, gated: the feed-forward (``"gelu_tanh"`` is GPT-2's ``gelu_new``).
+        bias: biases in linear layers and LayerNorms.
+        dropout, attention_dropout: residual / attention-weight dropout (training only).
+        tie_embeddings: the output projection shares the input embedding matrix.
+        embedding_scale: multiply token embeddings by this (Transformer: ``sqrt(d_model)``).
+        output_scale: multiply the final hidden state by this before a tied head
+            (T5: ``d_model ** -0.5``).
+        embedding_norm: LayerNorm after the embeddings (BERT).
+        type_vocab_size: token-type (segment) embeddings (BERT: 2; 0 = none).
+        pooler: a ``tanh(W h_[CLS])`` pooler (BERT).
+        attention_scale: score multiplier; ``None`` = ``1/sqrt(head_dim)`` (T5: 1.0).
+        relative_buckets, relative_max_distance: T5 relative position buckets.
+        rope_base: RoPE base.
+        pad_token_id, bos_token_id, eos_token_id, decoder_start_token_id: special ids.
+        backend: attention backend, ``"auto"``, ``"sdpa"`` or ``"eager"``.
+
+    >>> cfg = ModelConfig("decoder_only", vocab_size=100, d_model=32, num_layers=2, num_heads=4, d_ff=64)
+    >>> cfg.replace(num_layers=3).num_layers
+    3
+    >>> cfg.replace(layers=3)
+    Traceback (most recent call last):
+    ...
+    TypeError: unknown ModelConfig field(s) ['layers']; valid fields: architecture, vocab_size, ...
+    """
+
+    architecture: str
+    vocab_size: int
+    d_model: int
+    num_layers: int
+    num_heads: int
+    d_ff: int
+    num_decoder_layers: int | None = None
+    num_kv_heads: int | None = None
+    head_dim: int | None = None
+    max_positions: int | None = 1024
+    position: str = "learned"
+    norm: str = "layernorm"
+    norm_position: str = "pre"
+    norm_eps: float = 1e-5
+    activation: str = "gelu"
+    gated: bool = False
+    bias: bool = True
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    tie_embeddings: bool = True
+    embedding_scale: float | None = None
+    output_scale: float | None = None
+    embedding_norm: bool = False
+    type_vocab_size: int = 0
+    pooler: bool = False
+    attention_scale: float | None = None
+    relative_buckets: int = 32
+    relative_max_distance: int = 128
+    rope_base: float = 10000.0
+    pad_token_id: int | None = None
+    bos_token_id: int | None = None
+    eos_token_id: int | None = None
+    decoder_start_token_id: int | None = None
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_choice("architecture", self.architecture, ARCHITECTURES)
+        check_choice("position", self.position, POSITIONS)
+        check_choice("norm_position", self.norm_position, ("pre", "post"))
+        check_choice("norm", self.norm, ("layernorm", "rmsnorm"))
+        for name in ("vocab_size", "d_model", "num_layers", "num_heads", "d_ff"):
+            check_positive_int(name, getattr(self, name))
+        for name in ("num_decoder_layers", "num_kv_heads", "head_dim", "max_positions"):
+            if getattr(self, name) is not None:
+                check_positive_int(name, getattr(self, name))
+        check_probability("dropout", self.dropout)
+        check_probability("attention_dropout", self.attention_dropout)
+        if self.head_dim is None and self.d_model % self.num_heads:
+            raise ValueError(f"d_model must be divisible by num_heads, got d_model={self.d_model} "
+                             f"and num_heads={self.num_heads}")
+        if self.num_heads % (self.num_kv_heads or self.num_heads):
+            raise ValueError(f"num_heads must be divisible by num_kv_heads, got num_heads={self.num_heads} "
+                             f"and num_kv_heads={self.num_kv_heads}")
+        if self.position == "learned" and self.max_positions is None:
+            raise ValueError("max_positions is required with position='learned', got None")
+
+    @property
+    def head_size(self) -> int:
+        """Per-head size (``head_dim`` or ``d_model // num_heads``)."""
+        return self.head_dim or self.d_model // self.num_heads
+
+    @property
+    def kv_heads(self) -> int:
+        """Number of key/value heads."""
+        return self.num_kv_heads or self.num_heads
+
+    @property
+    def decoder_layers(self) -> int:
+        """Decoder depth of an encoder-decoder."""
+        return self.num_decoder_layers or self.num_layers
+
+    def replace(self, **overrides) -> "ModelConfig":
+        """A copy with some fields changed; unknown names raise ``TypeError``."""
+        names = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise TypeError(f"unknown ModelConfig field(s) {unknown}; valid fields: {', '.join(names)}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        """Plain ``dict`` (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise TypeError(f"unknown ModelConfig field(s) {unknown}")
+        return cls(**data)

@@ -1,0 +1,89 @@
+"""A Transformer layer: self-attention, optional cross-attention, feed-forward, with residuals.
+
+``norm_position`` names the one real difference between the 2017 Transformer / BERT / GPT-1
+(``"post"``: normalise *after* adding the residual) and GPT-2 / T5 / LLaMA (``"pre"``:
+normalise the sub-layer's *input* and keep the residual stream un-normalised, Xiong et al. 2020).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .checks import check_choice, check_probability
+from .feedforward import FeedForward
+from .multihead import MultiHeadAttention
+from .norms import make_norm
+from .rotary import RotaryEmbedding
+
+__all__ = ["TransformerBlock"]
+
+
+# --8<-- [start:block]
+class TransformerBlock(nn.Module):
+    """One layer of any Transformer family.
+
+    Args:
+        d_model, num_heads, d_ff: sizes.
+        num_kv_heads: key/value heads of the self-attention (GQA/MQA).
+        head_dim: per-head size (default ``d_model // num_heads``).
+        norm_position: ``"pre"`` -- ``x + f(norm(x))``; ``"post"`` -- ``norm(x + f(x))``.
+        norm: ``"layernorm"`` or ``"rmsnorm"``; ``norm_eps`` its epsilon.
+        activation, gated: the feed-forward (see :class:`~llmarch.nn.feedforward.FeedForward`).
+        bias: biases in attention, feed-forward and LayerNorm.
+        dropout: residual dropout after each sub-layer; ``attention_dropout`` on the weights.
+        cross_attention: add an encoder-decoder attention sub-layer.
+        attention_scale: score multiplier (T5: 1.0).
+        rotary: RoPE module for the self-attention.
+        backend: attention backend.
+
+    Shapes: ``(batch, seq, d_model) -> (batch, seq, d_model)``.
+
+    >>> import torch
+    >>> block = TransformerBlock(32, 4, 64, norm_position="pre")
+    >>> block(torch.randn(2, 5, 32), is_causal=True).shape
+    torch.Size([2, 5, 32])
+    """
+
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, *, num_kv_heads: int | None = None,
+                 head_dim: int | None = None, norm_position: str = "pre", norm: str = "layernorm",
+                 norm_eps: float = 1e-5, activation: str = "gelu", gated: bool = False,
+                 bias: bool = True, dropout: float = 0.0, attention_dropout: float = 0.0,
+                 cross_attention: bool = False, attention_scale: float | None = None,
+                 rotary: RotaryEmbedding | None = None, backend: str = "auto") -> None:
+        super().__init__()
+        self.norm_position = check_choice("norm_position", norm_position, ("pre", "post"))
+
+        def attention(**extra) -> MultiHeadAttention:
+            return MultiHeadAttention(d_model, num_heads, head_dim=head_dim, bias=bias, dropout=attention_dropout,
+                                      scale=attention_scale, backend=backend, **extra)
+
+        self.self_attn = attention(num_kv_heads=num_kv_heads, rotary=rotary)
+        self.self_attn_norm = make_norm(norm, d_model, norm_eps, bias=bias)
+        self.cross_attn = attention() if cross_attention else None
+        self.cross_attn_norm = make_norm(norm, d_model, norm_eps, bias=bias) if cross_attention else None
+        self.ffn = FeedForward(d_model, d_ff, activation=activation, gated=gated, bias=bias)
+        self.ffn_norm = make_norm(norm, d_model, norm_eps, bias=bias)
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
+
+    def _sublayer(self, x: Tensor, norm: nn.Module, fn) -> Tensor:
+        if self.norm_position == "pre":
+            return x + self.dropout(fn(norm(x)))
+        return norm(x + self.dropout(fn(x)))
+
+    def forward(self, x: Tensor, *, mask: Tensor | None = None, is_causal: bool = False, cache=None,
+                bias: Tensor | None = None, position_ids: Tensor | None = None,
+                context: Tensor | None = None, context_mask: Tensor | None = None,
+                cross_cache=None, cross_bias: Tensor | None = None) -> Tensor:
+        """Self-attention (``mask``/``is_causal``/``cache``/``bias``), then cross-attention to
+        ``context`` (``context_mask``, ``cross_cache``, ``cross_bias``), then the feed-forward."""
+        x = self._sublayer(x, self.self_attn_norm, lambda h: self.self_attn(
+            h, mask=mask, is_causal=is_causal, cache=cache, bias=bias, position_ids=position_ids))
+        if self.cross_attn is not None:
+            if context is None and not (cross_cache is not None and cross_cache.is_static_context):
+                raise ValueError("context (the encoder output) is required by a block with cross_attention")
+            x = self._sublayer(x, self.cross_attn_norm, lambda h: self.cross_attn(
+                h, context, mask=context_mask, cache=cross_cache, bias=cross_bias))
+        elif context is not None:
+            raise ValueError("context was given to a block built without cross_attention")
+        return self._sublayer(x, self.ffn_norm, self.ffn)
+# --8<-- [end:block]

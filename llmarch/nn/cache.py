@@ -1,0 +1,222 @@
+"""Key/value caches for incremental decoding.
+
+A decoder-only model may reuse the keys and values of earlier tokens because position ``i``
+depends only on positions ``<= i`` (the causal mask): appending a token never changes the past.
+Each attention layer owns one *layer cache*; :class:`KVCache` holds one per layer.
+
+* :class:`DynamicLayerCache` grows as tokens arrive (capacity doubles, so appending costs
+  amortised O(new tokens) copies, not a re-copy of the whole past each step).
+* :class:`StaticLayerCache` is preallocated to ``max_len``; its fill level lives in a tensor and
+  its shapes never change, so a decoding step can be captured by ``torch.compile`` /
+  CUDA graphs. It returns the whole buffer; the causal mask with ``offset`` hides unused slots.
+* Cross-attention stores the encoder's keys/values once (:meth:`DynamicLayerCache.set_static`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .checks import check_ndim, check_positive_int
+
+__all__ = ["DynamicLayerCache", "StaticLayerCache", "KVCache"]
+
+_SHAPE = "(batch, kv_heads, seq, head_dim)"
+
+
+def _check_kv(key: Tensor, value: Tensor) -> None:
+    check_ndim("key", key, 4, _SHAPE)
+    check_ndim("value", value, 4, _SHAPE)
+    if key.shape[:3] != value.shape[:3]:
+        raise ValueError(
+            f"key and value must agree in (batch, kv_heads, seq), got {tuple(key.shape)} and {tuple(value.shape)}"
+        )
+
+
+# --8<-- [start:dynamic_cache]
+class DynamicLayerCache:
+    """A growing key/value store for one attention layer.
+
+    >>> cache = DynamicLayerCache()
+    >>> k, v = cache.update(torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 4))   # prompt: 3 tokens
+    >>> k, v = cache.update(torch.ones(1, 2, 1, 4), torch.ones(1, 2, 1, 4))     # one new token
+    >>> cache.offset, tuple(k.shape)
+    (4, (1, 2, 4, 4))
+    """
+
+    def __init__(self) -> None:
+        self._keys: Tensor | None = None
+        self._values: Tensor | None = None
+        self.length = 0
+        self.is_static_context = False
+
+    @property
+    def offset(self) -> int:
+        """Number of tokens already stored (the position of the next token)."""
+        return self.length
+
+    def update(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """Append ``key``/``value`` ``(batch, kv_heads, new, head_dim)``; return all stored so far."""
+        _check_kv(key, value)
+        new = key.shape[2]
+        end = self.length + new
+        if self._keys is None or end > self._keys.shape[2]:
+            self._grow(key, value, end)
+        elif key.shape[:2] != self._keys.shape[:2] or key.shape[3] != self._keys.shape[3]:
+            raise ValueError(
+                f"key must have shape (batch, kv_heads, *, head_dim) = {tuple(self._keys.shape[:2])} "
+                f"and head_dim {self._keys.shape[3]} like the cached keys, got {tuple(key.shape)}"
+            )
+        self._keys[:, :, self.length:end] = key
+        self._values[:, :, self.length:end] = value
+        self.length = end
+        return self._keys[:, :, :end], self._values[:, :, :end]
+
+    def _grow(self, key: Tensor, value: Tensor, needed: int) -> None:
+        capacity = max(needed, 2 * (0 if self._keys is None else self._keys.shape[2]), 16)
+        keys = key.new_empty(*key.shape[:2], capacity, key.shape[3])
+        values = value.new_empty(*value.shape[:2], capacity, value.shape[3])
+        if self._keys is not None:
+            if self._keys.shape[:2] != key.shape[:2]:
+                raise ValueError(
+                    f"key must have (batch, kv_heads) = {tuple(self._keys.shape[:2])} like the cached keys, "
+                    f"got {tuple(key.shape[:2])}"
+                )
+            keys[:, :, : self.length] = self._keys[:, :, : self.length]
+            values[:, :, : self.length] = self._values[:, :, : self.length]
+        self._keys, self._values = keys, values
+
+    def set_static(self, key: Tensor, value: Tensor) -> None:
+        """Store keys/values computed once (cross-attention over the encoder output)."""
+        _check_kv(key, value)
+        self._keys, self._values, self.length = key, value, key.shape[2]
+        self.is_static_context = True
+
+    def get(self) -> tuple[Tensor, Tensor]:
+        """All stored keys and values ``(batch, kv_heads, length, head_dim)``."""
+        if self._keys is None:
+            raise ValueError("the cache is empty: call update() or set_static() first")
+        return self._keys[:, :, : self.length], self._values[:, :, : self.length]
+
+    def reorder(self, indices: Tensor) -> None:
+        """Select batch rows in place (beam search keeps the caches of surviving beams)."""
+        if self._keys is not None:
+            self._keys = self._keys.index_select(0, indices)
+            self._values = self._values.index_select(0, indices)
+# --8<-- [end:dynamic_cache]
+
+
+# --8<-- [start:static_cache]
+class StaticLayerCache:
+    """A preallocated key/value store of fixed shape ``(batch, kv_heads, max_len, head_dim)``.
+
+    Writes go through ``index_copy_`` at a position held in a tensor, and :meth:`update`
+    always returns the full buffers, so no shape changes from step to step.
+
+    >>> cache = StaticLayerCache(1, 2, 8, 4)
+    >>> k, v = cache.update(torch.ones(1, 2, 3, 4), torch.ones(1, 2, 3, 4))
+    >>> int(cache.offset), tuple(k.shape)
+    (3, (1, 2, 8, 4))
+    >>> cache.update(torch.ones(1, 2, 6, 4), torch.ones(1, 2, 6, 4))
+    Traceback (most recent call last):
+    ...
+    ValueError: static cache overflow: max_len is 8, 3 tokens are stored, got 6 more
+    """
+
+    def __init__(self, batch_size: int, num_kv_heads: int, max_len: int, head_dim: int, *,
+                 dtype: torch.dtype = torch.float32, device=None) -> None:
+        for name, value in (("batch_size", batch_size), ("num_kv_heads", num_kv_heads),
+                            ("max_len", max_len), ("head_dim", head_dim)):
+            check_positive_int(name, value)
+        shape = (batch_size, num_kv_heads, max_len, head_dim)
+        self.keys = torch.zeros(shape, dtype=dtype, device=device)
+        self.values = torch.zeros(shape, dtype=dtype, device=device)
+        self.position = torch.zeros((), dtype=torch.long, device=device)  # fill level
+        self.is_static_context = False
+
+    @property
+    def max_len(self) -> int:
+        return self.keys.shape[2]
+
+    @property
+    def offset(self) -> Tensor:
+        """Number of tokens already stored, as a 0-dim tensor (no host sync)."""
+        return self.position.clone()
+
+    def update(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """Write ``key``/``value`` ``(batch, kv_heads, new, head_dim)`` at the fill level."""
+        _check_kv(key, value)
+        expected = (self.keys.shape[0], self.keys.shape[1], self.keys.shape[3])
+        if (key.shape[0], key.shape[1], key.shape[3]) != expected:
+            raise ValueError(
+                f"key must have (batch, kv_heads, head_dim) = {expected}, got {tuple(key.shape)}"
+            )
+        new = key.shape[2]
+        if not torch.compiler.is_compiling():  # a cheap guard in eager mode
+            stored = int(self.position)
+            if stored + new > self.max_len:
+                raise ValueError(
+                    f"static cache overflow: max_len is {self.max_len}, {stored} tokens are stored, got {new} more"
+                )
+        index = self.position + torch.arange(new, device=self.position.device)
+        self.keys.index_copy_(2, index, key.to(self.keys.dtype))
+        self.values.index_copy_(2, index, value.to(self.values.dtype))
+        self.position.add_(new)
+        return self.keys, self.values
+
+    def reorder(self, indices: Tensor) -> None:
+        """Select batch rows in place (beam search)."""
+        self.keys.copy_(self.keys.index_select(0, indices))
+        self.values.copy_(self.values.index_select(0, indices))
+
+    def reset(self) -> None:
+        """Forget every stored token (the buffers are kept)."""
+        self.position.zero_()
+# --8<-- [end:static_cache]
+
+
+class KVCache:
+    """One layer cache per attention layer of a model (plus cross-attention caches).
+
+    Use :meth:`dynamic` for ordinary generation and :meth:`static` for a fixed-shape cache.
+
+    >>> cache = KVCache.dynamic(num_layers=2)
+    >>> len(cache), cache.offset
+    (2, 0)
+    """
+
+    def __init__(self, layers: list, cross_layers: list | None = None) -> None:
+        self.layers = list(layers)
+        self.cross_layers = list(cross_layers) if cross_layers is not None else None
+
+    @classmethod
+    def dynamic(cls, num_layers: int, *, cross_attention: bool = False) -> "KVCache":
+        check_positive_int("num_layers", num_layers)
+        cross = [DynamicLayerCache() for _ in range(num_layers)] if cross_attention else None
+        return cls([DynamicLayerCache() for _ in range(num_layers)], cross)
+
+    @classmethod
+    def static(cls, num_layers: int, *, batch_size: int, num_kv_heads: int, max_len: int,
+               head_dim: int, dtype: torch.dtype = torch.float32, device=None,
+               cross_attention: bool = False) -> "KVCache":
+        check_positive_int("num_layers", num_layers)
+        layers = [StaticLayerCache(batch_size, num_kv_heads, max_len, head_dim, dtype=dtype, device=device)
+                  for _ in range(num_layers)]
+        cross = [DynamicLayerCache() for _ in range(num_layers)] if cross_attention else None
+        return cls(layers, cross)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int):
+        return self.layers[index]
+
+    @property
+    def offset(self) -> int | Tensor:
+        """Tokens already stored (read from the first layer)."""
+        return self.layers[0].offset
+
+    def reorder(self, indices: Tensor) -> None:
+        """Select batch rows of every layer cache (beam search)."""
+        for layer in self.layers + (self.cross_layers or []):
+            layer.reorder(indices)

@@ -1,0 +1,60 @@
+"""Position-wise feed-forward networks: plain (ReLU, GELU) and gated (SwiGLU, GEGLU)."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .checks import check_choice, check_positive_int, check_probability
+
+__all__ = ["FeedForward", "ACTIVATIONS"]
+
+ACTIVATIONS = {
+    "relu": F.relu,
+    "gelu": F.gelu,  # exact (erf) GELU: BERT
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2, T5 v1.1 ("gelu_new")
+    "silu": F.silu,  # a.k.a. swish: SwiGLU in LLaMA
+}
+
+
+# --8<-- [start:feedforward]
+class FeedForward(nn.Module):
+    r"""``down(act(up(x)))``, or gated: ``down(act(gate(x)) * up(x))`` (Shazeer, 2020).
+
+    SwiGLU is ``activation="silu", gated=True``; GEGLU is ``activation="gelu", gated=True``.
+
+    Args:
+        d_model: input/output size.
+        d_ff: hidden size.
+        activation: ``"relu"``, ``"gelu"``, ``"gelu_tanh"`` or ``"silu"``.
+        gated: use a gated linear unit (a third matrix, ``gate``).
+        bias: biases in the linear layers.
+        dropout: dropout on the hidden activations (training only).
+
+    Shapes: ``(batch, seq, d_model) -> (batch, seq, d_model)``.
+
+    >>> import torch
+    >>> ffn = FeedForward(8, 32, activation="silu", gated=True)
+    >>> ffn(torch.randn(2, 3, 8)).shape
+    torch.Size([2, 3, 8])
+    """
+
+    def __init__(self, d_model: int, d_ff: int, *, activation: str = "gelu", gated: bool = False,
+                 bias: bool = True, dropout: float = 0.0) -> None:
+        super().__init__()
+        check_positive_int("d_model", d_model)
+        check_positive_int("d_ff", d_ff)
+        self.activation_name = check_choice("activation", activation, tuple(ACTIVATIONS))
+        self.activation = ACTIVATIONS[activation]
+        self.up_proj = nn.Linear(d_model, d_ff, bias=bias)
+        self.gate_proj = nn.Linear(d_model, d_ff, bias=bias) if gated else None
+        self.down_proj = nn.Linear(d_ff, d_model, bias=bias)
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.gate_proj is None:
+            hidden = self.activation(self.up_proj(x))
+        else:
+            hidden = self.activation(self.gate_proj(x)) * self.up_proj(x)
+        return self.down_proj(self.dropout(hidden))
+# --8<-- [end:feedforward]

@@ -1,0 +1,64 @@
+"""Rotary position embeddings, RoPE (Su et al., 2021, "RoFormer").
+
+Each pair of channels of a query or key is rotated by an angle proportional to its position,
+so the dot product ``q_m . k_n`` depends only on ``m - n``. The pairing follows the
+"rotate half" layout of LLaMA / Hugging Face (channel ``i`` pairs with ``i + head_dim/2``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .checks import check_ndim, check_positive_int
+
+__all__ = ["RotaryEmbedding"]
+
+
+def _rotate_half(x: Tensor) -> Tensor:
+    first, second = x.chunk(2, dim=-1)
+    return torch.cat((-second, first), dim=-1)
+
+
+# --8<-- [start:rotary]
+class RotaryEmbedding(nn.Module):
+    r"""Rotate queries and keys by position: :math:`x \cos(p\theta) + \mathrm{rot}(x) \sin(p\theta)`.
+
+    Args:
+        head_dim: size of each head (even).
+        base: :math:`\theta_i = \text{base}^{-2i/\text{head\_dim}}` (10000 in RoFormer / LLaMA).
+
+    Relative positions survive the rotation: the scores of ``(q at m, k at n)`` equal those of
+    ``(q at m + s, k at n + s)``.
+
+    >>> rope = RotaryEmbedding(8)
+    >>> q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+    >>> def score(m, n):
+    ...     qm, _ = rope(q, q, torch.tensor([[m]]))
+    ...     _, kn = rope(k, k, torch.tensor([[n]]))
+    ...     return (qm * kn).sum()
+    >>> torch.allclose(score(5, 2), score(13, 10), atol=1e-5)
+    True
+    """
+
+    def __init__(self, head_dim: int, base: float = 10000.0) -> None:
+        super().__init__()
+        check_positive_int("head_dim", head_dim)
+        if head_dim % 2:
+            raise ValueError(f"head_dim must be even for rotary embeddings, got {head_dim}")
+        inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2).float() / head_dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def forward(self, q: Tensor, k: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor]:
+        """Rotate ``q`` ``(batch, heads, seq, head_dim)`` and ``k`` ``(batch, kv_heads, seq, head_dim)``.
+
+        ``position_ids`` is ``(batch or 1, seq)``: the absolute position of each token.
+        """
+        check_ndim("position_ids", position_ids, 2, "(batch, seq)")
+        angles = position_ids.float()[:, None, :, None] * self.inv_freq  # (b, 1, seq, hd/2)
+        angles = torch.cat((angles, angles), dim=-1)
+        cos, sin = angles.cos(), angles.sin()
+        rotated_q = q.float() * cos + _rotate_half(q.float()) * sin
+        rotated_k = k.float() * cos + _rotate_half(k.float()) * sin
+        return rotated_q.to(q.dtype), rotated_k.to(k.dtype)
+# --8<-- [end:rotary]

@@ -1,0 +1,1 @@
+"""Training objectives, data and a small trainer."""
