@@ -1,0 +1,88 @@
+"""Input embeddings shared by every family: tokens (+ absolute positions) (+ token types)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.checks import check_ndim
+from ..nn.positions import LearnedPositionalEmbedding, SinusoidalPositionalEmbedding
+from .config import ModelConfig
+
+__all__ = ["Embeddings", "check_token_ids"]
+
+
+def check_token_ids(name: str, ids: Tensor, vocab_size: int) -> Tensor:
+    """Raise unless ``ids`` is an integer ``(batch, seq)`` tensor with values in ``[0, vocab_size)``.
+
+    >>> check_token_ids("input_ids", torch.tensor([[5, 100]]), 100)
+    Traceback (most recent call last):
+    ...
+    ValueError: input_ids must lie in [0, 100) (the vocabulary size), got values in [5, 100]
+    """
+    check_ndim(name, ids, 2, "(batch, seq)")
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor (torch.long), got {ids.dtype}")
+    if ids.shape[1] == 0:
+        raise ValueError(f"{name} must hold at least one token, got shape {tuple(ids.shape)}")
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= vocab_size:
+        raise ValueError(f"{name} must lie in [0, {vocab_size}) (the vocabulary size), got values in [{low}, {high}]")
+    return ids
+
+
+# --8<-- [start:embeddings]
+class Embeddings(nn.Module):
+    """Token embedding, scaled, plus absolute positions and token types, then norm and dropout.
+
+    What is present follows the config: learned positions (GPT, BERT) or sinusoids
+    (Transformer) are added here; rotary, ALiBi and T5 positions act inside attention instead.
+
+    Shapes: ``input_ids (batch, seq)`` -> ``(batch, seq, d_model)``.
+
+    >>> from llmarch.models.presets import get_config
+    >>> emb = Embeddings(get_config("bert-base", num_layers=1))
+    >>> emb(torch.tensor([[101, 2023, 102]]), torch.arange(3)[None]).shape
+    torch.Size([1, 3, 768])
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.tokens = nn.Embedding(config.vocab_size, config.d_model, padding_idx=None)
+        if config.position == "learned":
+            self.positions = LearnedPositionalEmbedding(config.max_positions, config.d_model)
+        elif config.position == "sinusoidal":
+            self.positions = SinusoidalPositionalEmbedding(config.d_model)
+        else:
+            self.positions = None
+        self.token_types = nn.Embedding(config.type_vocab_size, config.d_model) if config.type_vocab_size else None
+        self.norm = nn.LayerNorm(config.d_model, eps=config.norm_eps) if config.embedding_norm else None
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, input_ids: Tensor, position_ids: Tensor | None = None,
+                token_type_ids: Tensor | None = None) -> Tensor:
+        check_token_ids("input_ids", input_ids, self.config.vocab_size)
+        x = self.tokens(input_ids)
+        if self.config.embedding_scale is not None:
+            x = x * self.config.embedding_scale
+        if self.positions is not None:
+            if position_ids is None:
+                raise ValueError(f"position_ids are required with position={self.config.position!r}, got None")
+            x = x + self.positions(position_ids).to(x.dtype)
+        if self.token_types is not None:
+            if token_type_ids is None:
+                token_type_ids = torch.zeros_like(input_ids)
+            if token_type_ids.shape != input_ids.shape:
+                raise ValueError(f"token_type_ids must have the shape of input_ids {tuple(input_ids.shape)}, "
+                                 f"got {tuple(token_type_ids.shape)}")
+            if int(token_type_ids.min()) < 0 or int(token_type_ids.max()) >= self.config.type_vocab_size:
+                raise ValueError(f"token_type_ids must lie in [0, {self.config.type_vocab_size}), got values in "
+                                 f"[{int(token_type_ids.min())}, {int(token_type_ids.max())}]")
+            x = x + self.token_types(token_type_ids)
+        elif token_type_ids is not None:
+            raise ValueError("token_type_ids were given but the config has type_vocab_size=0")
+        if self.norm is not None:
+            x = self.norm(x)
+        return self.dropout(x)
+# --8<-- [end:embeddings]
