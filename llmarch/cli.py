@@ -1,7 +1,8 @@
 """Command line: ``python -m llmarch <command> ...``.
 
-Each benchmark lives in ``llmarch.lab.bench_<name>`` and exposes ``add_arguments(parser)`` and
-``run(args)``; it is imported only when asked for, so ``--help`` stays fast.
+Each benchmark lives in ``llmarch.lab.bench_<name>`` and exposes ``run(args)`` and, optionally,
+``add_arguments(parser)`` for options of its own; it is imported only when asked for, so
+``--help`` stays fast (``python -m llmarch bench NAME --help`` lists a benchmark's own options).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="run a benchmark against the reference implementation")
     which = bench.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for name, (module_name, help_text) in BENCHMARKS.items():
-        sub = which.add_parser(name, help=help_text)
+        sub = which.add_parser(name, help=help_text, add_help=False)
         sub.set_defaults(module=module_name)
         sub.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run)")
+        sub.add_argument("-h", "--help", action="store_true", dest="bench_help", help=argparse.SUPPRESS)
     masks = commands.add_parser("masks", help="print the attention masks of the four families")
     masks.add_argument("--seq-len", type=int, default=6)
     masks.add_argument("--prefix-len", type=int, default=3)
@@ -52,7 +54,9 @@ def _print_masks(seq_len: int, prefix_len: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command is None:
         parser.print_help()
         return 0
@@ -60,6 +64,14 @@ def main(argv: list[str] | None = None) -> int:
         _print_masks(args.seq_len, args.prefix_len)
         return 0
     module = importlib.import_module(args.module)
+    own = argparse.ArgumentParser(prog=f"python -m llmarch bench {args.benchmark}")
+    own.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run)")
+    if hasattr(module, "add_arguments"):
+        module.add_arguments(own)
+    if args.bench_help:
+        own.print_help()
+        return 0
+    own.parse_args(rest + (["--quick"] if args.quick else []), namespace=args)
     return module.run(args) or 0
 
 

@@ -1,7 +1,8 @@
 """Scaled dot-product attention with two interchangeable paths.
 
 * ``"eager"`` -- the formula written out, ``softmax(q k^T * scale + bias) v``: readable, can
-  return the attention weights, and runs the softmax in fp32 for bf16/fp16 inputs.
+  return the attention weights, and computes in fp32 for bf16/fp16 inputs (rounding once, at
+  the end, like PyTorch's own math path).
 * ``"sdpa"`` -- :func:`torch.nn.functional.scaled_dot_product_attention`, which dispatches to
   fused flash / memory-efficient kernels that never materialise the ``q_len x k_len`` matrix.
 
@@ -22,6 +23,7 @@ from .checks import (
     check_bool_mask,
     check_choice,
     check_ndim,
+    check_probability,
     check_same_device_dtype,
     check_tensor,
 )
@@ -53,7 +55,7 @@ def _check_inputs(q: Tensor, k: Tensor, v: Tensor, mask, bias, dropout_p, backen
     kv_heads = k.shape[1]
     if heads % kv_heads:
         raise ValueError(
-            f"the number of query heads ({heads}) must be a multiple of the number of key/value heads, got {kv_heads}"
+            f"k must have a number of heads that divides q's {heads} heads (grouped-query attention), got {kv_heads}"
         )
     target = (batch, heads, q_len, k.shape[2])
     if mask is not None:
@@ -67,8 +69,7 @@ def _check_inputs(q: Tensor, k: Tensor, v: Tensor, mask, bias, dropout_p, backen
         # Same broadcast rule as masks; reuse the checker on a bool view of the shape.
         check_bool_mask("bias", torch.empty(bias.shape, dtype=torch.bool, device="meta"), target,
                         "(batch, heads, q_len, k_len)")
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    check_probability("dropout_p", dropout_p)
     check_choice("backend", backend, BACKENDS)
 
 
@@ -76,16 +77,19 @@ def _check_inputs(q: Tensor, k: Tensor, v: Tensor, mask, bias, dropout_p, backen
 def _guard_masked(k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Make masking safe for any softmax implementation.
 
-    Returns ``(k, v, mask, empty_rows)`` where keys/values that *no* query may see are zeroed
-    (so NaN padding cannot leak through ``0 * NaN``), and rows that may see nothing are allowed
-    to see everything (a finite, uniform softmax) -- their output is zeroed afterwards through
-    ``empty_rows``, which also makes their gradients exactly zero.
+    Returns ``(k, v, mask, empty_rows)``. Rows that may see nothing are allowed to see
+    everything (a finite, uniform softmax); their output is zeroed afterwards through
+    ``empty_rows``, which also makes their gradients exactly zero. A masked key gets weight
+    exactly 0, but ``0 * NaN = NaN``: so if ``k`` or ``v`` hold a non-finite value (NaN
+    padding), keys/values that *no* query may see are zeroed. Finite inputs -- the usual
+    case, e.g. the unused slots of a static cache -- are not copied.
     """
     empty_rows = ~mask.any(dim=-1, keepdim=True)  # (batch, heads, q_len, 1)
     # (batch, 1, k_len, 1): keys hidden from every query of every head of an example. Folding
     # the heads lets the zeroing broadcast over k's (possibly fewer) key/value heads.
     unseen = ~mask.any(dim=-2).any(dim=1, keepdim=True).unsqueeze(-1)
-    if unseen.any():  # usually only with padding; skips two copies otherwise
+    # One cheap reduction detects NaN/inf anywhere (an overflowing sum only costs a needless copy).
+    if unseen.any() and not torch.isfinite(k.detach().sum() + v.detach().sum()):
         k = k.masked_fill(unseen, 0.0)
         v = v.masked_fill(unseen, 0.0)
     return k, v, mask | empty_rows, empty_rows
@@ -98,15 +102,18 @@ def _eager_attention(q, k, v, mask, bias, dropout_p, scale):
     if groups > 1:  # grouped-query attention: query head h reads key/value head h // groups
         k = k.repeat_interleave(groups, dim=1)
         v = v.repeat_interleave(groups, dim=1)
-    scores = (q @ k.transpose(-2, -1)).float() * scale  # (batch, heads, q_len, k_len), fp32
+    dtype = q.dtype
+    if dtype in (torch.float16, torch.bfloat16):  # compute in fp32, round once at the end
+        q, k, v = q.float(), k.float(), v.float()
+    scores = (q @ k.transpose(-2, -1)) * scale  # (batch, heads, q_len, k_len)
     if bias is not None:
-        scores = scores + bias.float()
+        scores = scores + bias.to(scores.dtype)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1).to(v.dtype)
+    weights = torch.softmax(scores, dim=-1)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
-    return weights @ v, weights
+    return (weights @ v).to(dtype), weights.to(dtype)
 # --8<-- [end:eager]
 
 

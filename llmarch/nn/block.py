@@ -80,10 +80,12 @@ class TransformerBlock(nn.Module):
             h, mask=mask, is_causal=is_causal, cache=cache, bias=bias, position_ids=position_ids))
         if self.cross_attn is not None:
             if context is None and not (cross_cache is not None and cross_cache.is_static_context):
-                raise ValueError("context (the encoder output) is required by a block with cross_attention")
+                raise ValueError("context (the encoder output) must be a tensor for a block with "
+                                 "cross_attention=True, got None")
             x = self._sublayer(x, self.cross_attn_norm, lambda h: self.cross_attn(
                 h, context, mask=context_mask, cache=cross_cache, bias=cross_bias))
         elif context is not None:
-            raise ValueError("context was given to a block built without cross_attention")
+            raise ValueError("context must be None for a block built with cross_attention=False, "
+                             f"got a tensor of shape {tuple(context.shape)}")
         return self._sublayer(x, self.ffn_norm, self.ffn)
 # --8<-- [end:block]

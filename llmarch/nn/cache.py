@@ -33,6 +33,20 @@ def _check_kv(key: Tensor, value: Tensor) -> None:
         )
 
 
+def _check_like_cache(key: Tensor, value: Tensor, keys: Tensor, values: Tensor) -> None:
+    """New keys/values must match the stored ones in batch, heads, head size, dtype and device."""
+    for name, new, stored in (("key", key, keys), ("value", value, values)):
+        expected = (stored.shape[0], stored.shape[1], stored.shape[3])
+        if (new.shape[0], new.shape[1], new.shape[3]) != expected:
+            raise ValueError(
+                f"{name} must have (batch, kv_heads, head_dim) = {expected} like the cache, got shape {tuple(new.shape)}"
+            )
+        if new.dtype != stored.dtype:
+            raise TypeError(f"{name} must have the cache's dtype {stored.dtype}, got {new.dtype}")
+        if new.device != stored.device:
+            raise ValueError(f"{name} must be on the cache's device {stored.device}, got {new.device}")
+
+
 # --8<-- [start:dynamic_cache]
 class DynamicLayerCache:
     """A growing key/value store for one attention layer.
@@ -58,15 +72,12 @@ class DynamicLayerCache:
     def update(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         """Append ``key``/``value`` ``(batch, kv_heads, new, head_dim)``; return all stored so far."""
         _check_kv(key, value)
+        if self._keys is not None:
+            _check_like_cache(key, value, self._keys, self._values)
         new = key.shape[2]
         end = self.length + new
         if self._keys is None or end > self._keys.shape[2]:
             self._grow(key, value, end)
-        elif key.shape[:2] != self._keys.shape[:2] or key.shape[3] != self._keys.shape[3]:
-            raise ValueError(
-                f"key must have shape (batch, kv_heads, *, head_dim) = {tuple(self._keys.shape[:2])} "
-                f"and head_dim {self._keys.shape[3]} like the cached keys, got {tuple(key.shape)}"
-            )
         self._keys[:, :, self.length:end] = key
         self._values[:, :, self.length:end] = value
         self.length = end
@@ -77,11 +88,6 @@ class DynamicLayerCache:
         keys = key.new_empty(*key.shape[:2], capacity, key.shape[3])
         values = value.new_empty(*value.shape[:2], capacity, value.shape[3])
         if self._keys is not None:
-            if self._keys.shape[:2] != key.shape[:2]:
-                raise ValueError(
-                    f"key must have (batch, kv_heads) = {tuple(self._keys.shape[:2])} like the cached keys, "
-                    f"got {tuple(key.shape[:2])}"
-                )
             keys[:, :, : self.length] = self._keys[:, :, : self.length]
             values[:, :, : self.length] = self._values[:, :, : self.length]
         self._keys, self._values = keys, values
@@ -111,7 +117,10 @@ class StaticLayerCache:
     """A preallocated key/value store of fixed shape ``(batch, kv_heads, max_len, head_dim)``.
 
     Writes go through ``index_copy_`` at a position held in a tensor, and :meth:`update`
-    always returns the full buffers, so no shape changes from step to step.
+    always returns the full buffers, so no shape changes from step to step. Attention over the
+    buffers must hide the slots after the fill level: :class:`~llmarch.nn.MultiHeadAttention`
+    does so with the causal mask (``offset``) or, without one, with :meth:`filled_mask`. A
+    user mask or bias for such a step spans all ``max_len`` slots.
 
     >>> cache = StaticLayerCache(1, 2, 8, 4)
     >>> k, v = cache.update(torch.ones(1, 2, 3, 4), torch.ones(1, 2, 3, 4))
@@ -146,11 +155,7 @@ class StaticLayerCache:
     def update(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         """Write ``key``/``value`` ``(batch, kv_heads, new, head_dim)`` at the fill level."""
         _check_kv(key, value)
-        expected = (self.keys.shape[0], self.keys.shape[1], self.keys.shape[3])
-        if (key.shape[0], key.shape[1], key.shape[3]) != expected:
-            raise ValueError(
-                f"key must have (batch, kv_heads, head_dim) = {expected}, got {tuple(key.shape)}"
-            )
+        _check_like_cache(key, value, self.keys, self.values)
         new = key.shape[2]
         if not torch.compiler.is_compiling():  # a cheap guard in eager mode
             stored = int(self.position)
@@ -159,10 +164,21 @@ class StaticLayerCache:
                     f"static cache overflow: max_len is {self.max_len}, {stored} tokens are stored, got {new} more"
                 )
         index = self.position + torch.arange(new, device=self.position.device)
-        self.keys.index_copy_(2, index, key.to(self.keys.dtype))
-        self.values.index_copy_(2, index, value.to(self.values.dtype))
+        self.keys.index_copy_(2, index, key)
+        self.values.index_copy_(2, index, value)
         self.position.add_(new)
         return self.keys, self.values
+
+    def filled_mask(self) -> Tensor:
+        """Bool ``(1, 1, 1, max_len)``: ``True`` at the slots written so far (the rest hold no token).
+
+        >>> cache = StaticLayerCache(1, 1, 4, 2)
+        >>> _ = cache.update(torch.ones(1, 1, 3, 2), torch.ones(1, 1, 3, 2))
+        >>> cache.filled_mask().int().flatten().tolist()
+        [1, 1, 1, 0]
+        """
+        slots = torch.arange(self.max_len, device=self.position.device)
+        return (slots < self.position)[None, None, None, :]
 
     def reorder(self, indices: Tensor) -> None:
         """Select batch rows in place (beam search)."""

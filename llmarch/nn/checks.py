@@ -67,6 +67,8 @@ def check_probability(name: str, value: float) -> float:
     ...
     ValueError: dropout must be in [0, 1), got 1.5
     """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float in [0, 1), got {type(value).__name__} ({value!r})")
     if not 0.0 <= float(value) < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
     return float(value)

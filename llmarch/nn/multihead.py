@@ -73,6 +73,8 @@ class MultiHeadAttention(nn.Module):
         self.dropout = check_probability("dropout", dropout)
         self.scale = scale
         self.backend = check_choice("backend", backend, BACKENDS)
+        if rotary is not None and getattr(rotary, "head_dim", head_dim) != head_dim:
+            raise ValueError(f"rotary must be built for head_dim={head_dim}, got a RotaryEmbedding of head_dim={rotary.head_dim}")
         self.rotary = rotary
         self.q_proj = nn.Linear(d_model, num_heads * head_dim, bias=bias)
         self.k_proj = nn.Linear(self.context_dim, num_kv_heads * head_dim, bias=bias)
@@ -89,6 +91,11 @@ class MultiHeadAttention(nn.Module):
         check_ndim(name, x, 3, "(batch, seq, d_model)")
         if x.shape[-1] != width:
             raise ValueError(f"{name} must have last dimension {width}, got shape {tuple(x.shape)}")
+        weight = self.q_proj.weight
+        if x.dtype != weight.dtype:
+            raise TypeError(f"{name} must have the dtype of the module's weights ({weight.dtype}), got {x.dtype}")
+        if x.device != weight.device:
+            raise ValueError(f"{name} must be on the device of the module's weights ({weight.device}), got {x.device}")
 
 # --8<-- [start:mha_forward]
     def forward(self, x: Tensor, context: Tensor | None = None, *, mask: Tensor | None = None,
@@ -100,7 +107,7 @@ class MultiHeadAttention(nn.Module):
             x: ``(batch, q_len, d_model)``.
             context: ``(batch, k_len, context_dim)`` for cross-attention.
             mask: bool, broadcastable to ``(batch, heads, q_len, k_len)``, ``True`` = may attend
-                (``k_len`` counts cached keys too).
+                (``k_len`` counts cached keys too; with a static cache it is the cache's ``max_len``).
             is_causal: add the causal mask (bottom-right aligned with the cache).
             cache: a layer cache (:class:`~llmarch.nn.cache.DynamicLayerCache` or
                 :class:`~llmarch.nn.cache.StaticLayerCache`). For self-attention new keys and
@@ -140,9 +147,12 @@ class MultiHeadAttention(nn.Module):
                     cache.set_static(k, v)
                 else:
                     k, v = cache.update(k, v)
-        if is_causal and cache is not None:  # explicit mask: the cache shifts the diagonal
-            mask = combine_masks(mask, causal_mask(x.shape[1], k.shape[2], offset=offset, device=x.device))
-            is_causal = False
+        if cache is not None and not is_cross:
+            if is_causal:  # explicit mask: the cache shifts the diagonal (and hides unused slots)
+                mask = combine_masks(mask, causal_mask(x.shape[1], k.shape[2], offset=offset, device=x.device))
+                is_causal = False
+            elif hasattr(cache, "filled_mask"):  # a static cache: hide the slots not written yet
+                mask = combine_masks(mask, cache.filled_mask())
         result = scaled_dot_product_attention(
             q, k, v, mask, bias=bias, is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0,
             scale=self.scale, backend=self.backend, return_weights=return_weights,

@@ -91,9 +91,11 @@ class LearnedPositionalEmbedding(nn.Embedding):
     def forward(self, position_ids: Tensor) -> Tensor:
         _check_position_ids(position_ids)
         if position_ids.numel():
-            largest = int(position_ids.max())
-            if largest >= self.num_embeddings or int(position_ids.min()) < 0:
+            largest, smallest = int(position_ids.max()), int(position_ids.min())
+            if largest >= self.num_embeddings:
                 raise ValueError(
                     f"position_ids must be < max_positions = {self.num_embeddings}, got a largest position of {largest}"
                 )
+            if smallest < 0:
+                raise ValueError(f"position_ids must be >= 0, got a smallest position of {smallest}")
         return super().forward(position_ids)

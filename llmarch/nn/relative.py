@@ -19,6 +19,8 @@ __all__ = ["ALiBi", "alibi_slopes", "T5RelativePositionBias", "relative_position
 
 def _relative_positions(q_len: int, k_len: int, offset, device) -> Tensor:
     """``key_pos - query_pos`` as ``(q_len, k_len)``; queries start at ``offset``."""
+    check_positive_int("q_len", q_len)
+    check_positive_int("k_len", k_len)
     if isinstance(offset, Tensor):
         device = offset.device
     query = offset + torch.arange(q_len, device=device)

@@ -20,6 +20,22 @@ def _rotate_half(x: Tensor) -> Tensor:
     return torch.cat((-second, first), dim=-1)
 
 
+def _check_inputs(q: Tensor, k: Tensor, position_ids: Tensor, head_dim: int) -> None:
+    check_ndim("q", q, 4, "(batch, heads, seq, head_dim)")
+    check_ndim("k", k, 4, "(batch, kv_heads, seq, head_dim)")
+    check_ndim("position_ids", position_ids, 2, "(batch, seq)")
+    if position_ids.dtype.is_floating_point or position_ids.dtype == torch.bool:
+        raise TypeError(f"position_ids must be an integer tensor, got {position_ids.dtype}")
+    if position_ids.shape[1] != q.shape[2] or position_ids.shape[0] not in (1, q.shape[0]):
+        raise ValueError(
+            f"position_ids must have shape (1 or {q.shape[0]}, {q.shape[2]}) to match q, got {tuple(position_ids.shape)}"
+        )
+    if q.shape[-1] != head_dim or k.shape[-1] != head_dim:
+        raise ValueError(
+            f"q and k must have head_dim {head_dim} (that of the rotary embedding), got {q.shape[-1]} and {k.shape[-1]}"
+        )
+
+
 # --8<-- [start:rotary]
 class RotaryEmbedding(nn.Module):
     r"""Rotate queries and keys by position: :math:`x \cos(p\theta) + \mathrm{rot}(x) \sin(p\theta)`.
@@ -46,6 +62,7 @@ class RotaryEmbedding(nn.Module):
         check_positive_int("head_dim", head_dim)
         if head_dim % 2:
             raise ValueError(f"head_dim must be even for rotary embeddings, got {head_dim}")
+        self.head_dim = head_dim
         inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2).float() / head_dim))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
@@ -54,7 +71,7 @@ class RotaryEmbedding(nn.Module):
 
         ``position_ids`` is ``(batch or 1, seq)``: the absolute position of each token.
         """
-        check_ndim("position_ids", position_ids, 2, "(batch, seq)")
+        _check_inputs(q, k, position_ids, self.head_dim)
         angles = position_ids.float()[:, None, :, None] * self.inv_freq  # (b, 1, seq, hd/2)
         angles = torch.cat((angles, angles), dim=-1)
         cos, sin = angles.cos(), angles.sin()
