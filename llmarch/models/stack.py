@@ -68,7 +68,8 @@ class TransformerStack(nn.Module):
                 (padding; the causal part is added here for a causal stack).
             cache: a :class:`~llmarch.nn.cache.KVCache` (decoders), updated in place.
             position_ids: ``(batch or 1, seq)`` for RoPE (default: after the cached tokens).
-            context, context_mask: encoder output and its bool mask, for cross-attention.
+            context: encoder output ``(batch, src_len, d_model)``, for cross-attention.
+            context_mask: bool mask of ``context``, broadcastable to ``(batch, heads, seq, src_len)``.
         """
         q_len = x.shape[1]
         offset = 0 if cache is None else cache.offset

@@ -190,6 +190,8 @@ def scaled_dot_product_attention(
     # The fused kernels' own causal flag is top-left aligned, so it is used only when the two
     # alignments agree (q_len == k_len) and nothing else needs combining; otherwise the causal
     # mask is built explicitly, bottom-right aligned.
+    if is_causal and q_len == 1 and k_len >= 1:
+        is_causal = False  # one query at the last position sees every key: nothing to hide
     fused_causal = is_causal and backend == "sdpa" and mask is None and bias is None and q_len == k_len
     if is_causal and not fused_causal:
         if k_len < q_len:

@@ -23,12 +23,15 @@ class TransformerBlock(nn.Module):
     """One layer of any Transformer family.
 
     Args:
-        d_model, num_heads, d_ff: sizes.
+        d_model: model width.
+        num_heads: attention heads.
+        d_ff: feed-forward hidden size.
         num_kv_heads: key/value heads of the self-attention (GQA/MQA).
         head_dim: per-head size (default ``d_model // num_heads``).
         norm_position: ``"pre"`` -- ``x + f(norm(x))``; ``"post"`` -- ``norm(x + f(x))``.
         norm: ``"layernorm"`` or ``"rmsnorm"``; ``norm_eps`` its epsilon.
-        activation, gated: the feed-forward (see :class:`~llmarch.nn.feedforward.FeedForward`).
+        activation: the feed-forward's activation (see :class:`~llmarch.nn.feedforward.FeedForward`).
+        gated: a gated feed-forward (SwiGLU / GEGLU).
         bias: biases in attention, feed-forward and LayerNorm.
         dropout: residual dropout after each sub-layer; ``attention_dropout`` on the weights.
         cross_attention: add an encoder-decoder attention sub-layer.

@@ -147,11 +147,14 @@ class MultiHeadAttention(nn.Module):
                     cache.set_static(k, v)
                 else:
                     k, v = cache.update(k, v)
-        if cache is not None and not is_cross:
-            if is_causal:  # explicit mask: the cache shifts the diagonal (and hides unused slots)
+        # A dynamic cache returns exactly the keys so far, so the attention function's own
+        # bottom-right aligned causal mask is right. A static cache returns its whole buffer:
+        # the diagonal sits at its fill level and the slots after it must stay hidden.
+        if cache is not None and not is_cross and hasattr(cache, "filled_mask"):
+            if is_causal:
                 mask = combine_masks(mask, causal_mask(x.shape[1], k.shape[2], offset=offset, device=x.device))
                 is_causal = False
-            elif hasattr(cache, "filled_mask"):  # a static cache: hide the slots not written yet
+            else:
                 mask = combine_masks(mask, cache.filled_mask())
         result = scaled_dot_product_attention(
             q, k, v, mask, bias=bias, is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0,

@@ -1,0 +1,209 @@
+"""Decoder-only language models: GPT-1, GPT-2 and a LLaMA-style variant from one class.
+
+``DecoderOnlyLM`` = :class:`~llmarch.models.embeddings.Embeddings` + a causal
+:class:`~llmarch.models.stack.TransformerStack` + a linear LM head (tied to the token
+embeddings when ``config.tie_embeddings``). GPT-1 is the post-LN configuration, GPT-2 the pre-LN
+one with a final LayerNorm; RoPE, RMSNorm, SwiGLU and GQA are configuration choices too.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.cache import KVCache
+from ..nn.masks import padding_mask
+from ..nn.positions import position_ids_from_offset
+from .config import ModelConfig
+from .embeddings import Embeddings, check_token_ids
+from .generation import GenerationMixin
+from .stack import TransformerStack
+
+__all__ = ["DecoderOnlyLM", "DecoderState", "check_attention_mask", "position_ids_from_mask", "init_gpt_weights"]
+
+INIT_STD = 0.02  # GPT-2's initializer_range
+
+
+def check_attention_mask(attention_mask: Tensor, shape: tuple[int, int], *, what: str = "input_ids") -> Tensor:
+    """Raise unless ``attention_mask`` is a 0/1 (int or bool) tensor of exactly ``shape``.
+
+    >>> check_attention_mask(torch.ones(2, 3), (2, 3))
+    Traceback (most recent call last):
+    ...
+    TypeError: attention_mask must be an integer or bool tensor of 0/1, got torch.float32
+    >>> check_attention_mask(torch.ones(2, 4, dtype=torch.long), (2, 3))
+    Traceback (most recent call last):
+    ...
+    ValueError: attention_mask must have shape (2, 3) (that of input_ids), got (2, 4)
+    """
+    if not isinstance(attention_mask, Tensor):
+        raise TypeError(f"attention_mask must be a torch.Tensor, got {type(attention_mask).__name__}")
+    if attention_mask.dtype.is_floating_point or attention_mask.is_complex():
+        raise TypeError(f"attention_mask must be an integer or bool tensor of 0/1, got {attention_mask.dtype}")
+    if tuple(attention_mask.shape) != tuple(shape):
+        raise ValueError(f"attention_mask must have shape {tuple(shape)} (that of {what}), "
+                         f"got {tuple(attention_mask.shape)}")
+    if attention_mask.dtype != torch.bool and bool(((attention_mask != 0) & (attention_mask != 1)).any()):
+        raise ValueError("attention_mask must hold only 0 and 1, got values in "
+                         f"[{int(attention_mask.min())}, {int(attention_mask.max())}]")
+    return attention_mask
+
+
+# --8<-- [start:position_ids]
+def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
+    """Positions that skip padding: ``cumsum(mask) - 1``, and 0 on padding (as Hugging Face).
+
+    With left padding the first real token of every row gets position 0, exactly as if the
+    row had not been padded.
+
+    >>> position_ids_from_mask(torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]]))
+    tensor([[0, 0, 0, 1],
+            [0, 1, 2, 3]])
+    """
+    mask = attention_mask.long()
+    return (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+# --8<-- [end:position_ids]
+
+
+def init_gpt_weights(model: nn.Module, num_layers: int, std: float = INIT_STD) -> None:
+    """GPT-2 initialisation: N(0, std) weights and embeddings, zero biases (norms keep their ones
+    and zeros); the projections that write into the residual stream (attention ``out_proj``,
+    feed-forward ``down_proj``) get ``std / sqrt(2 * num_layers)``."""
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            scaled = name.endswith(("out_proj", "down_proj"))
+            nn.init.normal_(module.weight, 0.0, std / math.sqrt(2 * num_layers) if scaled else std)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+
+class DecoderState:
+    """What generation carries from step to step: the KV cache, the padding mask of every
+    position generated so far (a preallocated buffer; ``None`` without padding) and the
+    position id of the next token of each row."""
+
+    def __init__(self, cache: KVCache, mask: Tensor | None, length: int, next_positions: Tensor) -> None:
+        self.cache, self.mask, self.length, self.next_positions = cache, mask, length, next_positions
+
+    def reorder(self, indices: Tensor) -> None:
+        """Keep/reorder batch rows ``indices`` (beam search)."""
+        self.cache.reorder(indices)
+        self.next_positions = self.next_positions.index_select(0, indices)
+        if self.mask is not None:
+            self.mask = self.mask.index_select(0, indices)
+
+
+# --8<-- [start:model]
+class DecoderOnlyLM(GenerationMixin, nn.Module):
+    """A GPT-style language model: embeddings, causal Transformer stack, LM head.
+
+    Args:
+        config: a :class:`~llmarch.models.config.ModelConfig` with ``architecture="decoder_only"``
+            (presets ``gpt1``, ``gpt2``, ``llama-tiny``).
+
+    Shapes: ``input_ids (batch, seq)`` -> logits ``(batch, seq, vocab_size)``.
+
+    >>> from llmarch import create_model
+    >>> model = create_model("gpt2", num_layers=2, d_model=64, num_heads=4, d_ff=256, vocab_size=100).eval()
+    >>> model(torch.tensor([[1, 2, 3]])).shape
+    torch.Size([1, 3, 100])
+    >>> model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=4).shape
+    torch.Size([1, 7])
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.architecture != "decoder_only":
+            raise ValueError(f"config.architecture must be 'decoder_only', got {config.architecture!r}")
+        self.config = config
+        self.embeddings = Embeddings(config)
+        self.decoder = TransformerStack(config, config.num_layers, causal=True)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        init_gpt_weights(self, config.num_layers)
+        if config.tie_embeddings:  # one matrix reads tokens in and writes them out
+            self.lm_head.weight = self.embeddings.tokens.weight
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, cache: KVCache | None = None, *,
+                position_ids: Tensor | None = None) -> Tensor:
+        """Next-token logits at every position.
+
+        Args:
+            input_ids: token ids ``(batch, seq)``.
+            attention_mask: ``(batch, past + seq)`` 0/1, 0 at padding; with a ``cache`` it
+                covers the cached tokens too. Positions then skip padding
+                (:func:`position_ids_from_mask`), so a left-padded row gets the logits of the
+                unpadded one.
+            cache: a :class:`~llmarch.nn.cache.KVCache`, extended in place.
+            position_ids: ``(batch or 1, seq)``; default from ``attention_mask`` or the cache.
+
+        Returns:
+            Logits ``(batch, seq, vocab_size)`` in the model's dtype.
+
+        Raises:
+            ValueError / TypeError: ids outside the vocabulary, a mask of the wrong shape or
+                dtype, positions beyond ``max_positions``.
+        """
+        check_token_ids("input_ids", input_ids, self.config.vocab_size)
+        offset = 0 if cache is None else cache.offset
+        mask = None
+        if attention_mask is not None:
+            total = int(offset) + input_ids.shape[1]
+            check_attention_mask(attention_mask, (input_ids.shape[0], total),
+                                 what="input_ids plus cached tokens" if cache is not None else "input_ids")
+            mask = padding_mask(attention_mask)
+            if position_ids is None:
+                position_ids = position_ids_from_mask(attention_mask)[:, -input_ids.shape[1]:]
+        if position_ids is None:
+            position_ids = position_ids_from_offset(offset, input_ids.shape[1], device=input_ids.device)
+        return self.lm_logits(self.hidden_states(input_ids, mask, cache, position_ids))
+
+    def hidden_states(self, input_ids: Tensor, mask: Tensor | None, cache: KVCache | None,
+                      position_ids: Tensor) -> Tensor:
+        """The final hidden states ``(batch, seq, d_model)`` (no argument checks beyond the
+        embeddings'; ``mask`` is a bool key mask ``(batch, 1, 1, k_len)``)."""
+        x = self.embeddings(input_ids, position_ids)
+        return self.decoder(x, mask=mask, cache=cache, position_ids=position_ids)
+
+    def lm_logits(self, hidden: Tensor) -> Tensor:
+        """Project hidden states ``(..., d_model)`` to vocabulary logits ``(..., vocab_size)``."""
+        if self.config.output_scale is not None:
+            hidden = hidden * self.config.output_scale
+        return self.lm_head(hidden)
+# --8<-- [end:model]
+
+    # --8<-- [start:generation_hooks]
+    def _start_generation(self, input_ids: Tensor, attention_mask: Tensor | None, max_new_tokens: int):
+        """Run the prompt once with a fresh cache; see :mod:`llmarch.models.generation`."""
+        check_token_ids("input_ids", input_ids, self.config.vocab_size)
+        batch, prompt_len = input_ids.shape
+        limit = self.config.max_positions
+        if limit is not None and prompt_len + max_new_tokens > limit:
+            raise ValueError(f"the prompt ({prompt_len} tokens) plus max_new_tokens ({max_new_tokens}) must fit the "
+                             f"context length max_positions={limit}, got {prompt_len + max_new_tokens} tokens")
+        if attention_mask is not None:
+            check_attention_mask(attention_mask, tuple(input_ids.shape))
+            if bool(attention_mask.all()):  # no padding: skip masks altogether
+                attention_mask = None
+        cache = KVCache.dynamic(self.config.num_layers)
+        if attention_mask is None:
+            buffer, position_ids = None, position_ids_from_offset(0, prompt_len, device=input_ids.device)
+        else:  # one buffer for the whole run; each step uses a growing view of it, no concatenation
+            buffer = torch.ones(batch, prompt_len + max_new_tokens, dtype=torch.bool, device=input_ids.device)
+            buffer[:, :prompt_len] = attention_mask.bool()
+            position_ids = position_ids_from_mask(attention_mask)
+        mask = None if buffer is None else buffer[:, None, None, :prompt_len]
+        hidden = self.hidden_states(input_ids, mask, cache, position_ids)
+        logits = self.lm_logits(hidden[:, -1]).float()  # the head only where a token is chosen
+        next_positions = (position_ids[:, -1:] + 1).expand(batch, 1).clone()
+        return input_ids, logits, DecoderState(cache, buffer, prompt_len, next_positions)
+
+    def _continue_generation(self, state: DecoderState, next_tokens: Tensor) -> Tensor:
+        """Feed one token per row ``(batch,)`` through the cached model; next logits ``(batch, vocab)``."""
+        state.length += 1
+        mask = None if state.mask is None else state.mask[:, None, None, :state.length]
+        hidden = self.hidden_states(next_tokens[:, None], mask, state.cache, state.next_positions)
+        state.next_positions = state.next_positions + 1
+        return self.lm_logits(hidden[:, -1]).float()
+    # --8<-- [end:generation_hooks]

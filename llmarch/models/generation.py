@@ -1,0 +1,129 @@
+"""One decoding loop for every language model (decoder-only and encoder-decoder).
+
+A model mixes in :class:`GenerationMixin` and implements two hooks:
+
+* ``_start_generation(input_ids, attention_mask, max_new_tokens) -> (sequences, logits, state)``
+  validates the inputs, runs the prompt (or the encoder plus the decoder start token) once with a
+  fresh KV cache, and returns the sequences generation starts from ``(batch, L0)``, the
+  next-token logits ``(batch, vocab)`` and an opaque ``state``;
+* ``_continue_generation(state, next_tokens) -> logits`` feeds one token per row ``(batch,)``
+  through the cached model.
+
+``state.reorder(indices)`` selects batch rows of everything cached (beam search). The loop below
+adds the token-choice rule (:mod:`llmarch.models.sampling`), end-of-sequence handling and
+streaming; its output matches Hugging Face ``generate``: finished rows are filled with
+``pad_token_id`` (default: the EOS id) and the loop stops once every row has finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from ..nn.checks import check_positive_int
+from .sampling import check_sampling_args, select_next_token
+
+__all__ = ["GenerationMixin"]
+
+
+class GenerationMixin:
+    """``generate`` and ``stream`` on top of ``_start_generation`` / ``_continue_generation``."""
+
+    @torch.inference_mode()
+    def generate(self, input_ids: Tensor, max_new_tokens: int, attention_mask: Tensor | None = None, *,
+                 do_sample: bool = False, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, eos_token_id: int | None = None, pad_token_id: int | None = None,
+                 generator: torch.Generator | None = None, num_beams: int = 1, length_penalty: float = 1.0,
+                 early_stopping: bool = False) -> Tensor:
+        """Generate up to ``max_new_tokens`` tokens after ``input_ids`` with a KV cache.
+
+        Args:
+            input_ids: prompts ``(batch, prompt_len)``, left-padded when their lengths differ.
+            max_new_tokens: how many tokens to add at most.
+            attention_mask: ``(batch, prompt_len)`` 0/1 or bool, 0 at padding.
+            do_sample: sample instead of taking the most probable token (greedy).
+            temperature: divide the logits by this before sampling (> 0).
+            top_k: sample among the ``top_k`` most probable tokens only.
+            top_p: sample from the smallest set of tokens whose probability reaches ``top_p``.
+            eos_token_id: a row stops after producing it; later positions get ``pad_token_id``.
+            pad_token_id: filler after EOS (default: ``eos_token_id``).
+            generator: a ``torch.Generator`` for reproducible sampling.
+            num_beams: beam search when ``> 1`` (:mod:`llmarch.models.beam_search`).
+            length_penalty: beam search: exponent of the length normalisation.
+            early_stopping: beam search: when to stop (see :func:`~llmarch.models.beam_search.beam_search`).
+
+        Returns:
+            ``(batch, L0 + n)`` long tensor: the starting sequences (decoder-only: the prompt;
+            encoder-decoder: the decoder start token) followed by ``n <= max_new_tokens`` new
+            tokens (fewer when every row has finished).
+
+        Raises:
+            ValueError / TypeError: for bad ids, masks or sampling settings, or a prompt plus
+                ``max_new_tokens`` longer than the model's context.
+        """
+        check_positive_int("num_beams", num_beams)
+        if num_beams > 1:
+            if do_sample:
+                raise ValueError("do_sample=True is not supported with num_beams > 1 (beam sampling), got both")
+            from .beam_search import beam_search
+
+            return beam_search(self, input_ids, attention_mask, num_beams=num_beams, max_new_tokens=max_new_tokens,
+                               length_penalty=length_penalty, early_stopping=early_stopping,
+                               eos_token_id=eos_token_id, pad_token_id=pad_token_id)
+        steps = self._decode(input_ids, max_new_tokens, attention_mask, do_sample=do_sample,
+                             temperature=temperature, top_k=top_k, top_p=top_p, eos_token_id=eos_token_id,
+                             pad_token_id=pad_token_id, generator=generator)
+        sequences = next(steps)
+        new_tokens = list(steps)
+        if not new_tokens:
+            return sequences
+        return torch.cat([sequences, torch.stack(new_tokens, dim=1)], dim=1)
+
+    def stream(self, input_ids: Tensor, max_new_tokens: int, attention_mask: Tensor | None = None, *,
+               do_sample: bool = False, temperature: float = 1.0, top_k: int | None = None,
+               top_p: float | None = None, eos_token_id: int | None = None, pad_token_id: int | None = None,
+               generator: torch.Generator | None = None) -> Iterator[Tensor]:
+        """Like :meth:`generate` (without beams), but yield each new token ``(batch,)`` as soon as
+        it is chosen. Inputs are validated before the first token is produced."""
+        steps = self._decode(input_ids, max_new_tokens, attention_mask, do_sample=do_sample,
+                             temperature=temperature, top_k=top_k, top_p=top_p, eos_token_id=eos_token_id,
+                             pad_token_id=pad_token_id, generator=generator)
+        with torch.inference_mode():
+            next(steps)  # validate and run the prompt now, not at the first next() of the caller
+        return _stream(steps)
+
+# --8<-- [start:decode_loop]
+    def _decode(self, input_ids, max_new_tokens, attention_mask, *, do_sample, temperature, top_k, top_p,
+                eos_token_id, pad_token_id, generator) -> Iterator[Tensor]:
+        """Yield the starting sequences, then one ``(batch,)`` tensor of new tokens per step."""
+        check_positive_int("max_new_tokens", max_new_tokens)
+        check_sampling_args(do_sample, temperature, top_k, top_p)
+        if pad_token_id is None:
+            pad_token_id = eos_token_id
+        sequences, logits, state = self._start_generation(input_ids, attention_mask, max_new_tokens)
+        yield sequences
+        unfinished = None if eos_token_id is None else torch.ones(
+            sequences.shape[0], dtype=torch.bool, device=sequences.device)
+        for step in range(max_new_tokens):
+            tokens = select_next_token(logits, do_sample=do_sample, temperature=temperature, top_k=top_k,
+                                       top_p=top_p, generator=generator)
+            if unfinished is not None:  # finished rows keep emitting padding
+                tokens = torch.where(unfinished, tokens, pad_token_id)
+                unfinished &= tokens != eos_token_id
+            yield tokens
+            if unfinished is not None and not unfinished.any():  # the only host sync, and only with EOS
+                return
+            if step + 1 < max_new_tokens:
+                logits = self._continue_generation(state, tokens)
+# --8<-- [end:decode_loop]
+
+
+def _stream(steps: Iterator[Tensor]) -> Iterator[Tensor]:
+    while True:
+        with torch.inference_mode():
+            tokens = next(steps, None)
+        if tokens is None:
+            return
+        yield tokens

@@ -1,0 +1,67 @@
+"""The causal language-modelling objective: predict every next token (teacher forcing).
+
+One forward pass over ``x_1 ... x_T`` yields the distribution of ``x_{t+1}`` at every position
+``t`` -- the causal mask guarantees that position ``t`` never saw ``x_{t+1}``. The model is fed the
+*true* prefix at every position (teacher forcing), not its own predictions, so all ``T - 1``
+predictions of a sequence are trained in parallel. The loss is the mean cross-entropy of the
+logits at ``t`` against the token at ``t + 1``; padding is ignored.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..nn.checks import check_ndim
+
+__all__ = ["causal_lm_labels", "causal_lm_loss", "IGNORE_INDEX"]
+
+IGNORE_INDEX = -100  # PyTorch's cross_entropy default ignore_index
+
+
+def causal_lm_labels(input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    """Labels for :func:`causal_lm_loss`: the input ids with padding set to ``-100`` (ignored).
+
+    >>> import torch
+    >>> causal_lm_labels(torch.tensor([[5, 6, 7, 0]]), torch.tensor([[1, 1, 1, 0]]))
+    tensor([[   5,    6,    7, -100]])
+    """
+    check_ndim("input_ids", input_ids, 2, "(batch, seq)")
+    if attention_mask is None:
+        return input_ids.clone()
+    if attention_mask.shape != input_ids.shape:
+        raise ValueError(f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
+                         f"got {tuple(attention_mask.shape)}")
+    return input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
+
+
+# --8<-- [start:causal_lm_loss]
+def causal_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean next-token cross-entropy: logits at position ``t`` predict ``labels[:, t + 1]``.
+
+    Args:
+        logits: ``(batch, seq, vocab)`` from one forward pass over the inputs.
+        labels: ``(batch, seq)`` -- usually the inputs themselves, ``-100`` where no loss is
+            wanted (padding; see :func:`causal_lm_labels`).
+
+    Returns:
+        A scalar (fp32): the mean over all predicted (non-ignored) positions.
+
+    Raises:
+        ValueError: if the shapes disagree or the sequence is shorter than 2.
+
+    >>> import torch
+    >>> logits = torch.zeros(1, 3, 10)             # uniform predictions over 10 tokens
+    >>> round(causal_lm_loss(logits, torch.tensor([[1, 2, 3]])).item(), 4)   # = log(10)
+    2.3026
+    """
+    check_ndim("logits", logits, 3, "(batch, seq, vocab)")
+    if labels.shape != logits.shape[:2]:
+        raise ValueError(f"labels must have shape (batch, seq) = {tuple(logits.shape[:2])}, got {tuple(labels.shape)}")
+    if labels.shape[1] < 2:
+        raise ValueError(f"causal_lm_loss needs sequences of at least 2 tokens, got {labels.shape[1]}")
+    shifted_logits = logits[:, :-1]  # positions 0 .. T-2 predict
+    targets = labels[:, 1:]          # tokens    1 .. T-1
+    return F.cross_entropy(shifted_logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                           ignore_index=IGNORE_INDEX)
+# --8<-- [end:causal_lm_loss]
