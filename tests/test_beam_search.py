@@ -117,8 +117,8 @@ def test_gpt2_beam_search_matches_hugging_face(gpt2_pair):
 def test_one_beam_is_greedy(t5_pair):
     _, ours = t5_pair
     src, mask = _source()
-    greedy = ours.generate(src, 8, mask)
-    beams = beam_search(ours, src, mask, num_beams=1, max_new_tokens=8, eos_token_id=[])
+    greedy = ours.generate(src, 8, mask)  # both stop at config.eos_token_id, as Hugging Face
+    beams = beam_search(ours, src, mask, num_beams=1, max_new_tokens=8)
     assert torch.equal(beams, greedy)
 
 

@@ -177,7 +177,7 @@ def state_dict_from_hf(hf_state: dict[str, Tensor], config: ModelConfig) -> dict
 
 
 def state_dict_to_hf(state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
-    """Inverse of :func:`state_dict_from_hf` (tied tensors stored once, as Hugging Face does)."""
+    """Inverse of ``state_dict_from_hf`` (tied tensors stored once, as Hugging Face does)."""
     has_head = any(k.startswith(("mlm_head.", "classifier.")) for k in state)
     ours_to_hf_layer = {v: k for k, v in _LAYER.items()}
     ours_to_hf_emb = {v: k for k, v in _EMBEDDINGS.items()}

@@ -1,4 +1,4 @@
-"""Hugging Face GPT-2 (``model_type="gpt2"``) and GPT-1 (``"openai-gpt"``) <-> :class:`DecoderOnlyLM`.
+"""Hugging Face GPT-2 (``model_type="gpt2"``) and GPT-1 (``"openai-gpt"``) <-> ``DecoderOnlyLM``.
 
 Three facts about the original OpenAI checkpoints decide the mapping:
 
@@ -53,7 +53,7 @@ def _check_supported(name: str, value, allowed) -> None:
 
 
 def config_from_hf(hf: dict) -> tuple[ModelConfig, type]:
-    """A :class:`ModelConfig` from a GPT-2 / GPT-1 ``config.json`` dict, and :class:`DecoderOnlyLM`.
+    """A ``ModelConfig`` from a GPT-2 / GPT-1 ``config.json`` dict, and ``DecoderOnlyLM``.
 
     >>> config, cls = config_from_hf({"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4,
     ...                                "vocab_size": 100, "n_positions": 32})
@@ -150,7 +150,7 @@ def state_dict_from_hf(hf_state: dict[str, Tensor], config: ModelConfig) -> dict
 
 
 def state_dict_to_hf(state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
-    """Inverse of :func:`state_dict_from_hf`: our weights under ``GPT2LMHeadModel`` /
+    """Inverse of ``state_dict_from_hf``: our weights under ``GPT2LMHeadModel`` /
     ``OpenAIGPTLMHeadModel`` names (``lm_head.weight`` only when untied, as Hugging Face saves)."""
     top = {ours: hf for hf, ours in _TOP[_model_type(config)].items()}
     layer = {ours: hf for hf, ours in _LAYER.items()}

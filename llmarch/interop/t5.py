@@ -1,4 +1,4 @@
-"""Hugging Face T5 checkpoints (``T5ForConditionalGeneration``) <-> :class:`EncoderDecoderLM`.
+"""Hugging Face T5 checkpoints (``T5ForConditionalGeneration``) <-> ``EncoderDecoderLM``.
 
 Names map one to one, block by block::
 
@@ -16,7 +16,7 @@ Names map one to one, block by block::
     lm_head.weight                                         lm_head.weight (untied head only)
 
 T5 computes the relative position bias only in block 0 and shares it, which is exactly what
-:class:`~llmarch.models.stack.TransformerStack` does with its single ``position_bias``.
+``TransformerStack`` does with its single ``position_bias``.
 
 The head: T5 v1.0 ties it to ``shared`` and scales the decoder output by ``d_model ** -0.5``;
 v1.1 checkpoints say ``tie_word_embeddings: false`` and have their own ``lm_head`` without
@@ -43,7 +43,7 @@ _IGNORED = re.compile(r"(encoder|decoder)\.embed_tokens\.weight|"
 
 
 def config_from_hf(hf: dict) -> tuple[ModelConfig, type]:
-    """A :class:`ModelConfig` from a Hugging Face ``T5Config`` dict, and the model class.
+    """A ``ModelConfig`` from a Hugging Face ``T5Config`` dict, and the model class.
 
     >>> config, cls = config_from_hf({"vocab_size": 100, "d_model": 32, "d_kv": 8, "d_ff": 64,
     ...                               "num_layers": 2, "num_heads": 4, "feed_forward_proj": "gated-gelu",
@@ -75,7 +75,7 @@ def config_from_hf(hf: dict) -> tuple[ModelConfig, type]:
 
 
 def config_to_hf(model: EncoderDecoderLM) -> dict:
-    """The Hugging Face ``config.json`` dict of ``model`` (a T5-style :class:`EncoderDecoderLM`)."""
+    """The Hugging Face ``config.json`` dict of ``model`` (a T5-style ``EncoderDecoderLM``)."""
     c = model.config
     if c.position != "t5_relative" or c.norm != "rmsnorm" or c.norm_position != "pre" or c.bias:
         raise ValueError("only T5-style models (t5_relative positions, pre-LN RMSNorm, no biases) can be saved "

@@ -2,8 +2,8 @@
 
 Two questions, answered from one run:
 
-1. **Speed.** Forward + backward time of :class:`llmarch.nn.MultiHeadAttention` (sdpa backend,
-   ``is_causal=True``) against :class:`torch.nn.MultiheadAttention` (``batch_first=True``, a
+1. **Speed.** Forward + backward time of ``llmarch.nn.MultiHeadAttention`` (sdpa backend,
+   ``is_causal=True``) against ``torch.nn.MultiheadAttention`` (``batch_first=True``, a
    causal ``attn_mask`` with ``is_causal=True``, ``need_weights=False``) with the same weights,
    at batch 8, seq 512, d_model 768, 12 heads. Repeats are interleaved (alternating which runs
    first) and the medians compared; the ratio is ours / theirs (below 1 = we are faster).

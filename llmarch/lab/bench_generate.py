@@ -2,7 +2,7 @@
 
 One run measures, batch 1, prompt 16 tokens, greedy, inference mode:
 
-1. tokens/s of :class:`~llmarch.models.decoder_only.DecoderOnlyLM` and of Hugging Face
+1. tokens/s of ``DecoderOnlyLM`` and of Hugging Face
    ``GPT2LMHeadModel`` with the same weights, fp32, for a tiny config (4 layers, d_model 256,
    4 heads, vocab 512; 128 new tokens) and for ``gpt2`` (124M; 64 new tokens);
 2. our time per token against the *bare-matmul floor*: the time of one ``F.linear`` per weight

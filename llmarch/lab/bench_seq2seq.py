@@ -2,13 +2,13 @@
 
 One run, batch 1, fp32, inference mode: a random-weight Hugging Face
 ``T5ForConditionalGeneration`` with the ``t5-small`` configuration and
-:class:`~llmarch.models.encoder_decoder.EncoderDecoderLM` loaded from the same weights encode a
+``EncoderDecoderLM`` loaded from the same weights encode a
 32-token source and generate 48 new tokens greedily (EOS disabled, so both always produce all
 48). Reported: tokens/s of both, the ratio, whether the tokens agree, and our time per token
 against the bare-matmul floor (one ``F.linear`` per decoder weight matrix for one token).
 
 Timings are interleaved and the fastest of the rounds is kept (see
-:func:`llmarch.lab.bench_generate.best_times`). ``--quick`` uses a 2-layer model and fewer
+``llmarch.lab.bench_generate.best_times``). ``--quick`` uses a 2-layer model and fewer
 rounds: a smoke run of a few seconds. A benchmark, never a timed test.
 """
 
@@ -25,7 +25,7 @@ SOURCE, NEW_TOKENS = 32, 48
 
 def t5_pair(**overrides):
     """A random-weight HF ``T5ForConditionalGeneration`` (t5-small configuration unless
-    overridden) and our :class:`EncoderDecoderLM` with the same weights."""
+    overridden) and our ``EncoderDecoderLM`` with the same weights."""
     from transformers import T5Config, T5ForConditionalGeneration
 
     from ..interop.checkpoint import load_state_dict_strict

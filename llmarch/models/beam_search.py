@@ -6,8 +6,8 @@ it to a list of ``num_beams`` finished ones scored by
 
 .. math:: \\text{score} = \\frac{\\sum_t \\log p(y_t \\mid y_{<t}, x)}{L^{\\alpha}}
 
-where :math:`L` counts the *generated* tokens (the EOS included; the prompt of a decoder-only
-model and the decoder start token of an encoder-decoder excluded) and :math:`\\alpha` is
+where $L$ counts the *generated* tokens (the EOS included; the prompt of a decoder-only
+model and the decoder start token of an encoder-decoder excluded) and $\\alpha$ is
 ``length_penalty`` (``> 0`` favours longer outputs, ``< 0`` shorter ones).
 
 When to stop (``early_stopping``):
@@ -18,9 +18,9 @@ When to stop (``early_stopping``):
 * ``"never"`` -- the same test, but with the most optimistic length (``max_new_tokens`` when
   ``length_penalty > 0``): the canonical beam search.
 
-The model provides the two generation hooks of :class:`~llmarch.models.generation.GenerationMixin`
+The model provides the two generation hooks of ``GenerationMixin``
 (``_start_generation`` and ``_continue_generation``) and a state with ``reorder(indices)``;
-the KV caches of the surviving beams are selected with :meth:`~llmarch.nn.cache.KVCache.reorder`.
+the KV caches of the surviving beams are selected with ``reorder``.
 Every step is a fixed number of tensor operations on ``(batch, beams, ...)`` tensors: there is
 no Python loop over beams or batch rows.
 """
@@ -66,7 +66,7 @@ def beam_search(model, input_ids: Tensor, attention_mask: Tensor | None = None, 
         attention_mask: ``(batch, seq)`` 0/1 padding mask of ``input_ids``.
         num_beams: hypotheses kept per row.
         max_new_tokens: most tokens to add.
-        length_penalty: exponent :math:`\\alpha` of the length normalisation.
+        length_penalty: exponent $\\alpha$ of the length normalisation.
         early_stopping: ``True``, ``False`` or ``"never"`` (see the module docstring).
         eos_token_id: end-of-sequence id(s); default ``model.config.eos_token_id`` (as Hugging
             Face); ``[]`` for none.

@@ -1,8 +1,8 @@
 """One configuration type for every family, with named presets.
 
-A :class:`ModelConfig` is plain data: which stack (``architecture``), sizes, and the handful of
+A ``ModelConfig`` is plain data: which stack (``architecture``), sizes, and the handful of
 choices that really distinguish the papers (where the norm goes, which positions, which
-activation, tied or untied head). Presets live in :mod:`llmarch.models.presets`.
+activation, tied or untied head). Presets live in ``llmarch.models.presets``.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        """Inverse of ``to_dict``; unknown keys raise ``TypeError``."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:

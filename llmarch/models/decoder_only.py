@@ -1,7 +1,7 @@
 """Decoder-only language models: GPT-1, GPT-2 and a LLaMA-style variant from one class.
 
-``DecoderOnlyLM`` = :class:`~llmarch.models.embeddings.Embeddings` + a causal
-:class:`~llmarch.models.stack.TransformerStack` + a linear LM head (tied to the token
+``DecoderOnlyLM`` = ``Embeddings`` + a causal
+``TransformerStack`` + a linear LM head (tied to the token
 embeddings when ``config.tie_embeddings``). GPT-1 is the post-LN configuration, GPT-2 the pre-LN
 one with a final LayerNorm; RoPE, RMSNorm, SwiGLU and GQA are configuration choices too.
 """
@@ -100,7 +100,7 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
     """A GPT-style language model: embeddings, causal Transformer stack, LM head.
 
     Args:
-        config: a :class:`~llmarch.models.config.ModelConfig` with ``architecture="decoder_only"``
+        config: a ``ModelConfig`` with ``architecture="decoder_only"``
             (presets ``gpt1``, ``gpt2``, ``llama-tiny``).
 
     Shapes: ``input_ids (batch, seq)`` -> logits ``(batch, seq, vocab_size)``.
@@ -133,9 +133,9 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
             input_ids: token ids ``(batch, seq)``.
             attention_mask: ``(batch, past + seq)`` 0/1, 0 at padding; with a ``cache`` it
                 covers the cached tokens too. Positions then skip padding
-                (:func:`position_ids_from_mask`), so a left-padded row gets the logits of the
+                (``position_ids_from_mask``), so a left-padded row gets the logits of the
                 unpadded one.
-            cache: a :class:`~llmarch.nn.cache.KVCache`, extended in place.
+            cache: a ``KVCache``, extended in place.
             position_ids: ``(batch or 1, seq)``; default from ``attention_mask`` or the cache.
 
         Returns:
@@ -175,7 +175,7 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
 
     # --8<-- [start:generation_hooks]
     def _start_generation(self, input_ids: Tensor, attention_mask: Tensor | None, max_new_tokens: int):
-        """Run the prompt once with a fresh cache; see :mod:`llmarch.models.generation`."""
+        """Run the prompt once with a fresh cache; see ``llmarch.models.generation``."""
         check_token_ids("input_ids", input_ids, self.config.vocab_size)
         batch, prompt_len = input_ids.shape
         limit = self.config.max_positions

@@ -42,7 +42,7 @@ def _key_mask(attention_mask: Tensor | None, shape: tuple[int, int], what: str) 
 
 class Seq2SeqGenerationState:
     """What an encoder-decoder carries between decoding steps: the decoder's KV cache (self-
-    and cross-attention) and the encoder's padding mask. :meth:`reorder` selects batch rows
+    and cross-attention) and the encoder's padding mask. ``reorder`` selects batch rows
     (beam search)."""
 
     def __init__(self, cache: KVCache, context_mask: Tensor | None) -> None:
@@ -59,7 +59,7 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
     """Encoder-decoder language model (original Transformer, T5).
 
     Args:
-        config: a :class:`~llmarch.models.config.ModelConfig` with
+        config: a ``ModelConfig`` with
             ``architecture="encoder_decoder"``; ``num_layers`` is the encoder depth and
             ``config.decoder_layers`` the decoder depth.
 
@@ -120,7 +120,7 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
 
         Args:
             decoder_input_ids: target ids, starting with the decoder start token.
-            encoder_hidden_states: ``(batch, src, d_model)`` from :meth:`encode` (may be
+            encoder_hidden_states: ``(batch, src, d_model)`` from ``encode`` (may be
                 ``None`` once ``cache`` holds the cross-attention keys/values).
             attention_mask: the *source* ``(batch, src)`` 0/1 mask (hides padded encoder states).
             decoder_attention_mask: ``(batch, past + tgt)`` 0/1 mask of the target.

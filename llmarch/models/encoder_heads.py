@@ -1,8 +1,8 @@
-"""Task heads on top of :class:`~llmarch.models.encoder_only.EncoderOnly`.
+"""Task heads on top of ``EncoderOnly``.
 
-* :class:`EncoderOnlyForMaskedLM` -- BERT's pretraining head: predict the token at every
+* ``EncoderOnlyForMaskedLM`` -- BERT's pretraining head: predict the token at every
   position (the loss only counts the masked ones), output matrix tied to the input embeddings.
-* :class:`EncoderOnlyForSequenceClassification` -- pooled ``[CLS]`` -> dropout -> linear.
+* ``EncoderOnlyForSequenceClassification`` -- pooled ``[CLS]`` -> dropout -> linear.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class MaskedLMHead(nn.Module):
 
 
 class EncoderOnlyForMaskedLM(nn.Module):
-    """An :class:`~llmarch.models.encoder_only.EncoderOnly` with the masked-LM head (BERT's
+    """An ``EncoderOnly`` with the masked-LM head (BERT's
     ``BertForMaskedLM``). With ``config.tie_embeddings`` the output matrix *is* the word
     embedding matrix (one parameter, one state-dict key).
 
@@ -73,7 +73,7 @@ class EncoderOnlyForMaskedLM(nn.Module):
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None) -> Tensor:
         """Vocabulary logits ``(batch, seq, vocab_size)`` at every position (arguments as
-        :meth:`EncoderOnly.forward <llmarch.models.encoder_only.EncoderOnly.forward>`)."""
+        ``EncoderOnly.forward <llmarch.models.encoder_only.EncoderOnly.forward>``)."""
         hidden = self.model(input_ids, attention_mask, token_type_ids, position_ids)
         return self.mlm_head(hidden, self.output_weight)
 
@@ -87,8 +87,8 @@ class EncoderOnlyForMaskedLM(nn.Module):
             input_ids: ``(batch, seq)`` with ``mask_token_id`` at the positions to fill.
             mask_token_id: id of ``[MASK]``.
             top_k: candidates per mask.
-            attention_mask: as in :meth:`forward`.
-            token_type_ids: as in :meth:`forward`.
+            attention_mask: as in ``forward``.
+            token_type_ids: as in ``forward``.
 
         Returns:
             ``(positions, token_ids, probs)``: ``positions (n_masks, 2)`` holds

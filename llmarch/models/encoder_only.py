@@ -2,7 +2,7 @@
 
 Every token attends to every real token of its sequence, left *and* right; the only mask is the
 padding mask. The heads that sit on top (masked LM, sequence classification) live in
-:mod:`llmarch.models.encoder_heads`.
+``llmarch.models.encoder_heads``.
 """
 
 from __future__ import annotations
@@ -88,13 +88,13 @@ class Pooler(nn.Module):
 # --8<-- [start:encoder_only]
 class EncoderOnly(nn.Module):
     """BERT: embeddings (tokens + learned positions + token types, LayerNorm, dropout), a
-    bidirectional post-LN :class:`~llmarch.models.stack.TransformerStack`, optional pooler.
+    bidirectional post-LN ``TransformerStack``, optional pooler.
 
     Args:
-        config: an ``architecture="encoder_only"`` :class:`~llmarch.models.config.ModelConfig`
+        config: an ``architecture="encoder_only"`` ``ModelConfig``
             (presets ``"bert-base"``, ``"bert-large"``).
 
-    Shapes: ``input_ids (batch, seq) -> (batch, seq, d_model)``; :meth:`pool` gives
+    Shapes: ``input_ids (batch, seq) -> (batch, seq, d_model)``; ``pool`` gives
     ``(batch, d_model)``.
 
     >>> from llmarch.models.presets import get_config
@@ -146,7 +146,7 @@ class EncoderOnly(nn.Module):
         return self.encoder(x, mask=mask)
 
     def pool(self, hidden: Tensor) -> Tensor:
-        """The pooled ``[CLS]`` vector ``(batch, d_model)`` of hidden states from :meth:`forward`.
+        """The pooled ``[CLS]`` vector ``(batch, d_model)`` of hidden states from ``forward``.
 
         Raises:
             ValueError: if the model was built with ``config.pooler=False``.

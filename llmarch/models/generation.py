@@ -1,6 +1,6 @@
 """One decoding loop for every language model (decoder-only and encoder-decoder).
 
-A model mixes in :class:`GenerationMixin` and implements two hooks:
+A model mixes in ``GenerationMixin`` and implements two hooks:
 
 * ``_start_generation(input_ids, attention_mask, max_new_tokens) -> (sequences, logits, state)``
   validates the inputs, runs the prompt (or the encoder plus the decoder start token) once with a
@@ -10,7 +10,7 @@ A model mixes in :class:`GenerationMixin` and implements two hooks:
   through the cached model.
 
 ``state.reorder(indices)`` selects batch rows of everything cached (beam search). The loop below
-adds the token-choice rule (:mod:`llmarch.models.sampling`), end-of-sequence handling and
+adds the token-choice rule (``llmarch.models.sampling``), end-of-sequence handling and
 streaming; its output matches Hugging Face ``generate``: finished rows are filled with
 ``pad_token_id`` (default: the EOS id) and the loop stops once every row has finished.
 """
@@ -48,11 +48,12 @@ class GenerationMixin:
             top_k: sample among the ``top_k`` most probable tokens only.
             top_p: sample from the smallest set of tokens whose probability reaches ``top_p``.
             eos_token_id: a row stops after producing it; later positions get ``pad_token_id``.
+                Default: ``model.config.eos_token_id``, as Hugging Face.
             pad_token_id: filler after EOS (default: ``eos_token_id``).
             generator: a ``torch.Generator`` for reproducible sampling.
-            num_beams: beam search when ``> 1`` (:mod:`llmarch.models.beam_search`).
+            num_beams: beam search when ``> 1`` (``llmarch.models.beam_search``).
             length_penalty: beam search: exponent of the length normalisation.
-            early_stopping: beam search: when to stop (see :func:`~llmarch.models.beam_search.beam_search`).
+            early_stopping: beam search: when to stop (see ``beam_search``).
 
         Returns:
             ``(batch, L0 + n)`` long tensor: the starting sequences (decoder-only: the prompt;
@@ -85,7 +86,7 @@ class GenerationMixin:
                do_sample: bool = False, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, eos_token_id: int | None = None, pad_token_id: int | None = None,
                generator: torch.Generator | None = None) -> Iterator[Tensor]:
-        """Like :meth:`generate` (without beams), but yield each new token ``(batch,)`` as soon as
+        """Like ``generate`` (without beams), but yield each new token ``(batch,)`` as soon as
         it is chosen. Inputs are validated before the first token is produced."""
         steps = self._decode(input_ids, max_new_tokens, attention_mask, do_sample=do_sample,
                              temperature=temperature, top_k=top_k, top_p=top_p, eos_token_id=eos_token_id,
@@ -100,6 +101,8 @@ class GenerationMixin:
         """Yield the starting sequences, then one ``(batch,)`` tensor of new tokens per step."""
         check_positive_int("max_new_tokens", max_new_tokens)
         check_sampling_args(do_sample, temperature, top_k, top_p)
+        if eos_token_id is None:
+            eos_token_id = self.config.eos_token_id
         if pad_token_id is None:
             pad_token_id = eos_token_id
         sequences, logits, state = self._start_generation(input_ids, attention_mask, max_new_tokens)

@@ -1,4 +1,4 @@
-"""Named configurations of well-known models, and :func:`create_model`.
+"""Named configurations of well-known models, and ``create_model``.
 
 Sizes follow the papers and the Hugging Face configurations of the same names, so parameter
 counts can be checked against them (tests/test_presets.py).

@@ -84,9 +84,9 @@ def select_next_token(logits: Tensor, *, do_sample: bool = False, temperature: f
     Args:
         logits: ``(batch, vocab)`` next-token scores.
         do_sample: sample instead of taking the arg-max.
-        temperature: see :func:`process_logits` (sampling only, as in Hugging Face).
-        top_k: see :func:`process_logits`.
-        top_p: see :func:`process_logits`.
+        temperature: see ``process_logits`` (sampling only, as in Hugging Face).
+        top_k: see ``process_logits``.
+        top_p: see ``process_logits``.
         generator: a ``torch.Generator`` for reproducible sampling.
 
     Returns:

@@ -48,7 +48,7 @@ def sentence_embeddings(model: nn.Module, input_ids: Tensor, attention_mask: Ten
 
     Args:
         model: an encoder returning hidden states ``(batch, seq, d_model)``, e.g.
-            :class:`~llmarch.models.encoder_only.EncoderOnly`.
+            ``EncoderOnly``.
         input_ids: token ids ``(batch, seq)``.
         attention_mask: ``(batch, seq)``, 1 at real tokens, 0 at padding.
         normalize: divide each embedding by its L2 norm.

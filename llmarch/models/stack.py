@@ -16,7 +16,7 @@ __all__ = ["TransformerStack"]
 
 # --8<-- [start:stack]
 class TransformerStack(nn.Module):
-    """``num_layers`` :class:`~llmarch.nn.block.TransformerBlock` s built from a config.
+    """``num_layers`` ``TransformerBlock`` s built from a config.
 
     Position information that lives *inside* attention is owned here: one RoPE module shared by
     all layers, or an additive bias (ALiBi, T5 relative buckets) computed once per forward and
@@ -66,7 +66,7 @@ class TransformerStack(nn.Module):
             x: embedded inputs ``(batch, seq, d_model)``.
             mask: bool self-attention mask broadcastable to ``(batch, heads, seq, k_len)``
                 (padding; the causal part is added here for a causal stack).
-            cache: a :class:`~llmarch.nn.cache.KVCache` (decoders), updated in place.
+            cache: a ``KVCache`` (decoders), updated in place.
             position_ids: ``(batch or 1, seq)`` for RoPE (default: after the cached tokens).
             context: encoder output ``(batch, src_len, d_model)``, for cross-attention.
             context_mask: bool mask of ``context``, broadcastable to ``(batch, heads, seq, src_len)``.

@@ -3,7 +3,7 @@
 * ``"eager"`` -- the formula written out, ``softmax(q k^T * scale + bias) v``: readable, can
   return the attention weights, and computes in fp32 for bf16/fp16 inputs (rounding once, at
   the end, like PyTorch's own math path).
-* ``"sdpa"`` -- :func:`torch.nn.functional.scaled_dot_product_attention`, which dispatches to
+* ``"sdpa"`` -- ``torch.nn.functional.scaled_dot_product_attention``, which dispatches to
   fused flash / memory-efficient kernels that never materialise the ``q_len x k_len`` matrix.
 
 Both paths share one meaning, held equal by the tests: boolean masks (``True`` = may attend),
@@ -149,7 +149,7 @@ def scaled_dot_product_attention(
     backend: str = "auto",
     return_weights: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
-    r"""Attention :math:`\mathrm{softmax}(QK^\top \cdot \text{scale} + B)\,V` over heads.
+    r"""Attention $\mathrm{softmax}(QK^\top \cdot \text{scale} + B)\,V$ over heads.
 
     Args:
         q: queries ``(batch, heads, q_len, head_dim)``.

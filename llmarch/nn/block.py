@@ -30,7 +30,7 @@ class TransformerBlock(nn.Module):
         head_dim: per-head size (default ``d_model // num_heads``).
         norm_position: ``"pre"`` -- ``x + f(norm(x))``; ``"post"`` -- ``norm(x + f(x))``.
         norm: ``"layernorm"`` or ``"rmsnorm"``; ``norm_eps`` its epsilon.
-        activation: the feed-forward's activation (see :class:`~llmarch.nn.feedforward.FeedForward`).
+        activation: the feed-forward's activation (see ``FeedForward``).
         gated: a gated feed-forward (SwiGLU / GEGLU).
         bias: biases in attention, feed-forward and LayerNorm.
         dropout: residual dropout after each sub-layer; ``attention_dropout`` on the weights.

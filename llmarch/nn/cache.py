@@ -2,14 +2,14 @@
 
 A decoder-only model may reuse the keys and values of earlier tokens because position ``i``
 depends only on positions ``<= i`` (the causal mask): appending a token never changes the past.
-Each attention layer owns one *layer cache*; :class:`KVCache` holds one per layer.
+Each attention layer owns one *layer cache*; ``KVCache`` holds one per layer.
 
-* :class:`DynamicLayerCache` grows as tokens arrive (capacity doubles, so appending costs
+* ``DynamicLayerCache`` grows as tokens arrive (capacity doubles, so appending costs
   amortised O(new tokens) copies, not a re-copy of the whole past each step).
-* :class:`StaticLayerCache` is preallocated to ``max_len``; its fill level lives in a tensor and
+* ``StaticLayerCache`` is preallocated to ``max_len``; its fill level lives in a tensor and
   its shapes never change, so a decoding step can be captured by ``torch.compile`` /
   CUDA graphs. It returns the whole buffer; the causal mask with ``offset`` hides unused slots.
-* Cross-attention stores the encoder's keys/values once (:meth:`DynamicLayerCache.set_static`).
+* Cross-attention stores the encoder's keys/values once (``DynamicLayerCache.set_static``).
 """
 
 from __future__ import annotations
@@ -116,10 +116,10 @@ class DynamicLayerCache:
 class StaticLayerCache:
     """A preallocated key/value store of fixed shape ``(batch, kv_heads, max_len, head_dim)``.
 
-    Writes go through ``index_copy_`` at a position held in a tensor, and :meth:`update`
+    Writes go through ``index_copy_`` at a position held in a tensor, and ``update``
     always returns the full buffers, so no shape changes from step to step. Attention over the
-    buffers must hide the slots after the fill level: :class:`~llmarch.nn.MultiHeadAttention`
-    does so with the causal mask (``offset``) or, without one, with :meth:`filled_mask`. A
+    buffers must hide the slots after the fill level: ``MultiHeadAttention``
+    does so with the causal mask (``offset``) or, without one, with ``filled_mask``. A
     user mask or bias for such a step spans all ``max_len`` slots.
 
     >>> cache = StaticLayerCache(1, 2, 8, 4)
@@ -194,7 +194,7 @@ class StaticLayerCache:
 class KVCache:
     """One layer cache per attention layer of a model (plus cross-attention caches).
 
-    Use :meth:`dynamic` for ordinary generation and :meth:`static` for a fixed-shape cache.
+    Use ``dynamic`` for ordinary generation and ``static`` for a fixed-shape cache.
 
     >>> cache = KVCache.dynamic(num_layers=2)
     >>> len(cache), cache.offset

@@ -2,8 +2,8 @@
 
 Every mask here is a **boolean** tensor in which ``True`` means *may attend*, broadcastable to
 ``(batch, heads, q_len, k_len)`` -- the convention of
-:func:`torch.nn.functional.scaled_dot_product_attention`. The one additive (float) form is made by
-:func:`to_additive_mask`, in the compute dtype, so no module writes its own ``-1e9``.
+``torch.nn.functional.scaled_dot_product_attention``. The one additive (float) form is made by
+``to_additive_mask``, in the compute dtype, so no module writes its own ``-1e9``.
 """
 
 from __future__ import annotations

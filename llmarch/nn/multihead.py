@@ -32,9 +32,9 @@ class MultiHeadAttention(nn.Module):
         out_bias: bias in the output projection (default: ``bias``).
         dropout: dropout on the attention weights, training only.
         scale: score multiplier; default ``1/sqrt(head_dim)`` (T5 uses 1.0).
-        rotary: a :class:`~llmarch.nn.rotary.RotaryEmbedding` applied to queries and keys.
+        rotary: a ``RotaryEmbedding`` applied to queries and keys.
         context_dim: width of the cross-attention context (default ``d_model``).
-        backend: ``"auto"``, ``"sdpa"`` or ``"eager"`` (see :func:`scaled_dot_product_attention`).
+        backend: ``"auto"``, ``"sdpa"`` or ``"eager"`` (see ``scaled_dot_product_attention``).
 
     Raises:
         ValueError: if ``d_model`` is not divisible by ``num_heads`` (without ``head_dim``) or
@@ -109,8 +109,8 @@ class MultiHeadAttention(nn.Module):
             mask: bool, broadcastable to ``(batch, heads, q_len, k_len)``, ``True`` = may attend
                 (``k_len`` counts cached keys too; with a static cache it is the cache's ``max_len``).
             is_causal: add the causal mask (bottom-right aligned with the cache).
-            cache: a layer cache (:class:`~llmarch.nn.cache.DynamicLayerCache` or
-                :class:`~llmarch.nn.cache.StaticLayerCache`). For self-attention new keys and
+            cache: a layer cache (``DynamicLayerCache`` or
+                ``StaticLayerCache``). For self-attention new keys and
                 values are appended; for cross-attention they are computed from ``context``
                 once and reused afterwards.
             bias: additive position bias ``(1 or batch, heads, q_len, k_len)`` (ALiBi, T5).

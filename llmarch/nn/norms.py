@@ -12,7 +12,7 @@ __all__ = ["RMSNorm", "make_norm"]
 
 # --8<-- [start:rmsnorm]
 class RMSNorm(nn.Module):
-    r"""Root-mean-square normalisation (Zhang & Sennrich, 2019): :math:`x / \sqrt{\mathrm{mean}(x^2) + \epsilon} \cdot g`.
+    r"""Root-mean-square normalisation (Zhang & Sennrich, 2019): $x / \sqrt{\mathrm{mean}(x^2) + \epsilon} \cdot g$.
 
     No mean subtraction and no bias (T5, LLaMA). The statistic is computed in fp32 so that
     bf16/fp16 activations keep their precision.
@@ -37,7 +37,7 @@ class RMSNorm(nn.Module):
 
 
 def make_norm(kind: str, d_model: int, eps: float, *, bias: bool = True) -> nn.Module:
-    """``"layernorm"`` -> :class:`torch.nn.LayerNorm`, ``"rmsnorm"`` -> :class:`RMSNorm`.
+    """``"layernorm"`` -> ``torch.nn.LayerNorm``, ``"rmsnorm"`` -> ``RMSNorm``.
 
     >>> make_norm("rmsnorm", 8, 1e-6)
     RMSNorm()

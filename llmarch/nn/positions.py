@@ -1,8 +1,8 @@
 """Absolute position embeddings: sinusoidal (Vaswani et al., 2017) and learned (GPT, BERT).
 
 Both map position ids ``(batch, seq)`` (or ``(seq,)``) to vectors ``(..., seq, d_model)``
-that are *added* to the token embeddings. Rotary embeddings live in :mod:`llmarch.nn.rotary`,
-ALiBi and T5's relative bias in :mod:`llmarch.nn.relative`; "no positions" (NoPE) is simply
+that are *added* to the token embeddings. Rotary embeddings live in ``llmarch.nn.rotary``,
+ALiBi and T5's relative bias in ``llmarch.nn.relative``; "no positions" (NoPE) is simply
 not adding anything -- the causal mask alone already leaks order (Haviv et al., 2022).
 """
 
@@ -38,7 +38,7 @@ def _check_position_ids(position_ids: Tensor) -> Tensor:
 
 # --8<-- [start:sinusoidal]
 class SinusoidalPositionalEmbedding(nn.Module):
-    r"""Fixed sinusoids: :math:`PE_{p,2i} = \sin(p / 10000^{2i/d})`, :math:`PE_{p,2i+1} = \cos(\cdot)`.
+    r"""Fixed sinusoids: $PE_{p,2i} = \sin(p / 10000^{2i/d})$, $PE_{p,2i+1} = \cos(\cdot)$.
 
     Computed on the fly, so there is no maximum length and no parameter.
 

@@ -38,11 +38,11 @@ def _check_inputs(q: Tensor, k: Tensor, position_ids: Tensor, head_dim: int) -> 
 
 # --8<-- [start:rotary]
 class RotaryEmbedding(nn.Module):
-    r"""Rotate queries and keys by position: :math:`x \cos(p\theta) + \mathrm{rot}(x) \sin(p\theta)`.
+    r"""Rotate queries and keys by position: $x \cos(p\theta) + \mathrm{rot}(x) \sin(p\theta)$.
 
     Args:
         head_dim: size of each head (even).
-        base: :math:`\theta_i = \text{base}^{-2i/\text{head\_dim}}` (10000 in RoFormer / LLaMA).
+        base: $\theta_i = \text{base}^{-2i/\text{head\_dim}}$ (10000 in RoFormer / LLaMA).
 
     Relative positions survive the rotation: the scores of ``(q at m, k at n)`` equal those of
     ``(q at m + s, k at n + s)``.

@@ -20,7 +20,7 @@ IGNORE_INDEX = -100  # PyTorch's cross_entropy default ignore_index
 
 
 def causal_lm_labels(input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-    """Labels for :func:`causal_lm_loss`: the input ids with padding set to ``-100`` (ignored).
+    """Labels for ``causal_lm_loss``: the input ids with padding set to ``-100`` (ignored).
 
     >>> import torch
     >>> causal_lm_labels(torch.tensor([[5, 6, 7, 0]]), torch.tensor([[1, 1, 1, 0]]))
@@ -42,7 +42,7 @@ def causal_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
     Args:
         logits: ``(batch, seq, vocab)`` from one forward pass over the inputs.
         labels: ``(batch, seq)`` -- usually the inputs themselves, ``-100`` where no loss is
-            wanted (padding; see :func:`causal_lm_labels`).
+            wanted (padding; see ``causal_lm_labels``).
 
     Returns:
         A scalar (fp32): the mean over all predicted (non-ignored) positions.

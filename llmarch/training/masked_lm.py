@@ -64,7 +64,7 @@ def mask_tokens(
 
     Returns:
         ``(inputs, labels)``, both ``(batch, seq)`` long: the corrupted inputs, and the original
-        ids at selected positions with :data:`IGNORE_INDEX` (-100) everywhere else.
+        ids at selected positions with ``IGNORE_INDEX`` (-100) everywhere else.
 
     Raises:
         ValueError: for fractions outside ``[0, 1]`` (or mask + random > 1), ids out of range,
@@ -124,7 +124,7 @@ def masked_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
 
     Args:
         logits: ``(batch, seq, vocab_size)``.
-        labels: ``(batch, seq)`` from :func:`mask_tokens`.
+        labels: ``(batch, seq)`` from ``mask_tokens``.
 
     Raises:
         ValueError: if the shapes do not agree.

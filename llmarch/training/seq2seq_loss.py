@@ -3,7 +3,7 @@
 The decoder reads the target shifted one step to the right (starting with the decoder start
 token) and predicts the target itself. Vaswani et al. (2017, Section 5.4) train with label
 smoothing of value 0.1 (Szegedy et al., 2016): the one-hot target is mixed with the uniform
-distribution, :math:`q = (1 - \\epsilon)\\,\\text{onehot}(y) + \\epsilon / V`, which "hurts
+distribution, $q = (1 - \\epsilon)\\,\\text{onehot}(y) + \\epsilon / V$, which "hurts
 perplexity, as the model learns to be more unsure, but improves accuracy and BLEU score".
 Padding positions of the target carry no loss.
 """
