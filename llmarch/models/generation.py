@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from ..nn.checks import check_positive_int
+from ..nn.layout import use_decoding_layout
 from .sampling import check_sampling_args, select_next_token
 
 __all__ = ["GenerationMixin"]
@@ -31,7 +32,6 @@ __all__ = ["GenerationMixin"]
 class GenerationMixin:
     """``generate`` and ``stream`` on top of ``_start_generation`` / ``_continue_generation``."""
 
-    @torch.inference_mode()
     def generate(self, input_ids: Tensor, max_new_tokens: int, attention_mask: Tensor | None = None, *,
                  do_sample: bool = False, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, eos_token_id: int | None = None, pad_token_id: int | None = None,
@@ -64,6 +64,17 @@ class GenerationMixin:
             ValueError / TypeError: for bad ids, masks or sampling settings, or a prompt plus
                 ``max_new_tokens`` longer than the model's context.
         """
+        # Inference mode inside; the result is cloned outside it, so that it is an ordinary tensor
+        # (usable in autograd later, e.g. as training data), not an inference tensor.
+        with torch.inference_mode():
+            result = self._generate(input_ids, max_new_tokens, attention_mask, do_sample=do_sample,
+                                    temperature=temperature, top_k=top_k, top_p=top_p, eos_token_id=eos_token_id,
+                                    pad_token_id=pad_token_id, generator=generator, num_beams=num_beams,
+                                    length_penalty=length_penalty, early_stopping=early_stopping)
+        return result.clone()
+
+    def _generate(self, input_ids, max_new_tokens, attention_mask, *, do_sample, temperature, top_k, top_p,
+                  eos_token_id, pad_token_id, generator, num_beams, length_penalty, early_stopping) -> Tensor:
         check_positive_int("num_beams", num_beams)
         if num_beams > 1:
             if do_sample:
@@ -105,6 +116,7 @@ class GenerationMixin:
             eos_token_id = self.config.eos_token_id
         if pad_token_id is None:
             pad_token_id = eos_token_id
+        use_decoding_layout(self)  # one-row products: pick the faster weight layout (CPU)
         sequences, logits, state = self._start_generation(input_ids, attention_mask, max_new_tokens)
         yield sequences
         unfinished = None if eos_token_id is None else torch.ones(

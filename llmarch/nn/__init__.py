@@ -4,6 +4,7 @@ from .attention import scaled_dot_product_attention
 from .block import TransformerBlock
 from .cache import DynamicLayerCache, KVCache, StaticLayerCache
 from .feedforward import FeedForward
+from .layout import use_decoding_layout
 from .masks import (
     causal_mask,
     combine_masks,
@@ -26,4 +27,5 @@ __all__ = [
     "to_additive_mask", "unilm_mask", "MultiHeadAttention", "RMSNorm", "make_norm", "plot_attention",
     "plot_mask", "LearnedPositionalEmbedding", "SinusoidalPositionalEmbedding", "position_ids_from_offset",
     "ALiBi", "T5RelativePositionBias", "alibi_slopes", "relative_position_bucket", "RotaryEmbedding",
+    "use_decoding_layout",
 ]
