@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checks import check_choice, check_positive_int
@@ -30,8 +31,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(d_model))
 
     def forward(self, x: Tensor) -> Tensor:
-        variance = x.float().pow(2).mean(dim=-1, keepdim=True)
-        normed = x.float() * torch.rsqrt(variance + self.eps)
+        # One fused op does x / sqrt(mean(x^2) + eps) (here in fp32); the weight is applied in
+        # the input's dtype, as T5 and LLaMA do.
+        normed = F.rms_norm(x.float(), (x.shape[-1],), eps=self.eps)
         return self.weight * normed.to(x.dtype)
 # --8<-- [end:rmsnorm]
 
