@@ -140,7 +140,7 @@ def test_sequence_classification_head():
     (dict(token_type_ids=torch.tensor([[0, 1, 2]])), ValueError, r"token_type_ids must lie in \[0, 2\), got values in \[0, 2\]"),
     (dict(token_type_ids=torch.tensor([[0, 1]])), ValueError, "token_type_ids must have the shape of input_ids"),
     (dict(attention_mask=torch.ones(1, 4, dtype=torch.long)), ValueError,
-     r"attention_mask must have the shape of input_ids \(1, 3\), got \(1, 4\)"),
+     r"attention_mask must have shape \(1, 3\) \(that of input_ids\), got \(1, 4\)"),
     (dict(attention_mask=torch.ones(1, 1, 3, dtype=torch.long)), ValueError, r"attention_mask must have shape \(batch, seq\)"),
     (dict(attention_mask=torch.ones(1, 3)), TypeError, "attention_mask must be an integer or bool tensor of 0/1, got torch.float32"),
     (dict(attention_mask=torch.tensor([[1, 2, 1]])), ValueError, "attention_mask must hold only 0 and 1"),

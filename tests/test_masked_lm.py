@@ -80,7 +80,7 @@ def test_fractions_and_no_special_tokens():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(mlm_probability=1.5), r"mlm_probability must be in \[0, 1\], got 1.5"),
     (dict(mask_fraction=0.9, random_fraction=0.2), "mask_fraction \\+ random_fraction must be <= 1"),
-    (dict(attention_mask=torch.ones(1, 3, dtype=torch.long)), "attention_mask must have the shape of input_ids"),
+    (dict(attention_mask=torch.ones(1, 3, dtype=torch.long)), r"attention_mask must have shape \(1, 4\) \(that of input_ids\)"),
 ])
 def test_bad_arguments(kwargs, message):
     ids = torch.tensor([[1, 5, 6, 2]])

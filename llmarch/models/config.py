@@ -129,6 +129,12 @@ class ModelConfig:
         """Decoder depth of an encoder-decoder."""
         return self.num_decoder_layers or self.num_layers
 
+    def expect_architecture(self, expected: str) -> "ModelConfig":
+        """Raise ``ValueError`` unless ``architecture == expected`` (a model built from a wrong config)."""
+        if self.architecture != expected:
+            raise ValueError(f"config.architecture must be {expected!r}, got {self.architecture!r}")
+        return self
+
     def replace(self, **overrides) -> "ModelConfig":
         """A copy with some fields changed; unknown names raise ``TypeError``."""
         names = [f.name for f in dataclasses.fields(self)]

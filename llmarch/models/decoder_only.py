@@ -8,48 +8,20 @@ one with a final LayerNorm; RoPE, RMSNorm, SwiGLU and GQA are configuration choi
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
 from ..nn.cache import KVCache
-from ..nn.masks import padding_mask
+from ..nn.checks import check_ndim
 from ..nn.positions import position_ids_from_offset
 from .config import ModelConfig
-from .embeddings import Embeddings, check_token_ids
+from .embeddings import Embeddings
 from .generation import GenerationMixin
+from .init import init_weights
+from .inputs import key_padding_mask
 from .stack import TransformerStack
 
-__all__ = ["DecoderOnlyLM", "DecoderState", "check_attention_mask", "position_ids_from_mask", "init_gpt_weights"]
-
-INIT_STD = 0.02  # GPT-2's initializer_range
-
-
-def check_attention_mask(attention_mask: Tensor, shape: tuple[int, int], *, what: str = "input_ids") -> Tensor:
-    """Raise unless ``attention_mask`` is a 0/1 (int or bool) tensor of exactly ``shape``.
-
-    >>> check_attention_mask(torch.ones(2, 3), (2, 3))
-    Traceback (most recent call last):
-    ...
-    TypeError: attention_mask must be an integer or bool tensor of 0/1, got torch.float32
-    >>> check_attention_mask(torch.ones(2, 4, dtype=torch.long), (2, 3))
-    Traceback (most recent call last):
-    ...
-    ValueError: attention_mask must have shape (2, 3) (that of input_ids), got (2, 4)
-    """
-    if not isinstance(attention_mask, Tensor):
-        raise TypeError(f"attention_mask must be a torch.Tensor, got {type(attention_mask).__name__}")
-    if attention_mask.dtype.is_floating_point or attention_mask.is_complex():
-        raise TypeError(f"attention_mask must be an integer or bool tensor of 0/1, got {attention_mask.dtype}")
-    if tuple(attention_mask.shape) != tuple(shape):
-        raise ValueError(f"attention_mask must have shape {tuple(shape)} (that of {what}), "
-                         f"got {tuple(attention_mask.shape)}")
-    if attention_mask.dtype != torch.bool and bool(((attention_mask != 0) & (attention_mask != 1)).any()):
-        raise ValueError("attention_mask must hold only 0 and 1, got values in "
-                         f"[{int(attention_mask.min())}, {int(attention_mask.max())}]")
-    return attention_mask
-
+__all__ = ["DecoderOnlyLM", "DecoderState", "position_ids_from_mask"]
 
 # --8<-- [start:position_ids]
 def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
@@ -65,18 +37,6 @@ def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
     mask = attention_mask.long()
     return (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
 # --8<-- [end:position_ids]
-
-
-def init_gpt_weights(model: nn.Module, num_layers: int, std: float = INIT_STD) -> None:
-    """GPT-2 initialisation: N(0, std) weights and embeddings, zero biases (norms keep their ones
-    and zeros); the projections that write into the residual stream (attention ``out_proj``,
-    feed-forward ``down_proj``) get ``std / sqrt(2 * num_layers)``."""
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            scaled = name.endswith(("out_proj", "down_proj"))
-            nn.init.normal_(module.weight, 0.0, std / math.sqrt(2 * num_layers) if scaled else std)
-            if getattr(module, "bias", None) is not None:
-                nn.init.zeros_(module.bias)
 
 
 class DecoderState:
@@ -115,13 +75,11 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.architecture != "decoder_only":
-            raise ValueError(f"config.architecture must be 'decoder_only', got {config.architecture!r}")
-        self.config = config
+        self.config = config.expect_architecture("decoder_only")
         self.embeddings = Embeddings(config)
         self.decoder = TransformerStack(config, config.num_layers, causal=True)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
-        init_gpt_weights(self, config.num_layers)
+        init_weights(self, residual_layers=config.num_layers)
         if config.tie_embeddings:  # one matrix reads tokens in and writes them out
             self.lm_head.weight = self.embeddings.tokens.weight
 
@@ -145,16 +103,12 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
             ValueError / TypeError: ids outside the vocabulary, a mask of the wrong shape or
                 dtype, positions beyond ``max_positions``.
         """
-        check_token_ids("input_ids", input_ids, self.config.vocab_size)
+        check_ndim("input_ids", input_ids, 2, "(batch, seq)")  # values: checked by the embeddings
         offset = 0 if cache is None else cache.offset
-        mask = None
-        if attention_mask is not None:
-            total = int(offset) + input_ids.shape[1]
-            check_attention_mask(attention_mask, (input_ids.shape[0], total),
-                                 what="input_ids plus cached tokens" if cache is not None else "input_ids")
-            mask = padding_mask(attention_mask)
-            if position_ids is None:
-                position_ids = position_ids_from_mask(attention_mask)[:, -input_ids.shape[1]:]
+        mask = key_padding_mask(attention_mask, (input_ids.shape[0], int(offset) + input_ids.shape[1]),
+                                what="input_ids plus cached tokens" if cache is not None else "input_ids")
+        if mask is not None and position_ids is None:  # with padding, positions skip the pads
+            position_ids = position_ids_from_mask(attention_mask)[:, -input_ids.shape[1]:]
         if position_ids is None:
             position_ids = position_ids_from_offset(offset, input_ids.shape[1], device=input_ids.device)
         return self.lm_logits(self.hidden_states(input_ids, mask, cache, position_ids))
@@ -176,16 +130,14 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
     # --8<-- [start:generation_hooks]
     def _start_generation(self, input_ids: Tensor, attention_mask: Tensor | None, max_new_tokens: int):
         """Run the prompt once with a fresh cache; see ``llmarch.models.generation``."""
-        check_token_ids("input_ids", input_ids, self.config.vocab_size)
+        check_ndim("input_ids", input_ids, 2, "(batch, seq)")  # values: checked by the embeddings
         batch, prompt_len = input_ids.shape
         limit = self.config.max_positions
         if limit is not None and prompt_len + max_new_tokens > limit:
             raise ValueError(f"the prompt ({prompt_len} tokens) plus max_new_tokens ({max_new_tokens}) must fit the "
                              f"context length max_positions={limit}, got {prompt_len + max_new_tokens} tokens")
-        if attention_mask is not None:
-            check_attention_mask(attention_mask, tuple(input_ids.shape))
-            if bool(attention_mask.all()):  # no padding: skip masks altogether
-                attention_mask = None
+        if key_padding_mask(attention_mask, tuple(input_ids.shape)) is None:  # no padding: no masks at all
+            attention_mask = None
         cache = KVCache.dynamic(self.config.num_layers)
         if attention_mask is None:
             buffer, position_ids = None, position_ids_from_offset(0, prompt_len, device=input_ids.device)

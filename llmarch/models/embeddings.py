@@ -5,30 +5,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..nn.checks import check_ndim
 from ..nn.positions import LearnedPositionalEmbedding, SinusoidalPositionalEmbedding
 from .config import ModelConfig
+from .inputs import check_token_ids
 
-__all__ = ["Embeddings", "check_token_ids"]
-
-
-def check_token_ids(name: str, ids: Tensor, vocab_size: int) -> Tensor:
-    """Raise unless ``ids`` is an integer ``(batch, seq)`` tensor with values in ``[0, vocab_size)``.
-
-    >>> check_token_ids("input_ids", torch.tensor([[5, 100]]), 100)
-    Traceback (most recent call last):
-    ...
-    ValueError: input_ids must lie in [0, 100) (the vocabulary size), got values in [5, 100]
-    """
-    check_ndim(name, ids, 2, "(batch, seq)")
-    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor (torch.long), got {ids.dtype}")
-    if ids.shape[1] == 0:
-        raise ValueError(f"{name} must hold at least one token, got shape {tuple(ids.shape)}")
-    low, high = int(ids.min()), int(ids.max())
-    if low < 0 or high >= vocab_size:
-        raise ValueError(f"{name} must lie in [0, {vocab_size}) (the vocabulary size), got values in [{low}, {high}]")
-    return ids
+__all__ = ["Embeddings"]
 
 
 # --8<-- [start:embeddings]

@@ -23,21 +23,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.cache import KVCache
-from ..nn.masks import padding_mask
+from ..nn.checks import check_ndim
 from .config import ModelConfig
-from .embeddings import Embeddings, check_token_ids
-from .decoder_only import check_attention_mask
+from .embeddings import Embeddings
 from .generation import GenerationMixin
+from .inputs import key_padding_mask
 from .stack import TransformerStack
 
 __all__ = ["EncoderDecoderLM", "Seq2SeqGenerationState"]
-
-
-def _key_mask(attention_mask: Tensor | None, shape: tuple[int, int], what: str) -> Tensor | None:
-    """``(batch, 1, 1, seq)`` key mask from a 0/1 ``attention_mask`` of ``shape``, or None."""
-    if attention_mask is None:
-        return None
-    return padding_mask(check_attention_mask(attention_mask, shape, what=what))
 
 
 class Seq2SeqGenerationState:
@@ -78,9 +71,7 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.architecture != "encoder_decoder":
-            raise ValueError(f"config.architecture must be 'encoder_decoder', got {config.architecture!r}")
-        self.config = config
+        self.config = config.expect_architecture("encoder_decoder")
         self.embeddings = Embeddings(config)  # one token embedding for source and target
         self.encoder = TransformerStack(config, config.num_layers, causal=False)
         self.decoder = TransformerStack(config, config.decoder_layers, causal=True, cross_attention=True)
@@ -108,9 +99,9 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
             input_ids: source token ids.
             attention_mask: ``(batch, src)`` 0/1, 1 = real token (padding is hidden as a key).
         """
-        check_token_ids("input_ids", input_ids, self.config.vocab_size)
+        check_ndim("input_ids", input_ids, 2, "(batch, seq)")  # values: checked by the embeddings
         self._check_length("input_ids", input_ids.shape[1])
-        mask = _key_mask(attention_mask, tuple(input_ids.shape), "input_ids")
+        mask = key_padding_mask(attention_mask, tuple(input_ids.shape))
         return self.encoder(self._embed(input_ids), mask=mask)
 
     def decode(self, decoder_input_ids: Tensor, encoder_hidden_states: Tensor | None,
@@ -126,7 +117,7 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
             decoder_attention_mask: ``(batch, past + tgt)`` 0/1 mask of the target.
             cache: a ``KVCache.dynamic(decoder_layers, cross_attention=True)``, updated in place.
         """
-        check_token_ids("decoder_input_ids", decoder_input_ids, self.config.vocab_size)
+        check_ndim("decoder_input_ids", decoder_input_ids, 2, "(batch, seq)")
         offset = 0 if cache is None else cache.offset
         if not isinstance(offset, Tensor):
             self._check_length("the decoder sequence", offset + decoder_input_ids.shape[1])
@@ -136,9 +127,9 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
         context_mask = None
         if attention_mask is not None:
             source = attention_mask if encoder_hidden_states is None else encoder_hidden_states
-            context_mask = _key_mask(attention_mask, tuple(source.shape[:2]), "the source")
+            context_mask = key_padding_mask(attention_mask, tuple(source.shape[:2]), what="the source")
         target_shape = (decoder_input_ids.shape[0], offset + decoder_input_ids.shape[1])
-        self_mask = _key_mask(decoder_attention_mask, target_shape, "the cached and new decoder tokens")
+        self_mask = key_padding_mask(decoder_attention_mask, target_shape, what="the cached and new decoder tokens")
         hidden = self.decoder(self._embed(decoder_input_ids, offset), mask=self_mask, cache=cache,
                               context=encoder_hidden_states, context_mask=context_mask)
         return self.logits(hidden)
@@ -165,7 +156,8 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
             raise ValueError("decoder_input_ids is required: the target shifted right, starting with "
                              f"decoder_start_token_id={self.config.decoder_start_token_id} "
                              "(see llmarch.training.seq2seq_loss.shift_right), got None")
-        check_token_ids("decoder_input_ids", decoder_input_ids, self.config.vocab_size)
+        check_ndim("decoder_input_ids", decoder_input_ids, 2, "(batch, seq)")
+        check_ndim("input_ids", input_ids, 2, "(batch, seq)")
         if decoder_input_ids.shape[0] != input_ids.shape[0]:
             raise ValueError(f"decoder_input_ids must have the batch size of input_ids ({input_ids.shape[0]}), "
                              f"got {decoder_input_ids.shape[0]}")
@@ -180,14 +172,12 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
             raise ValueError("config.decoder_start_token_id must be set to generate, got None")
         self._check_length("max_new_tokens (decoder positions)", max_new_tokens)
         encoded = self.encode(input_ids, attention_mask)
-        # A source without padding needs no cross-attention mask at all (cheaper decode steps).
-        if attention_mask is not None and bool(attention_mask.bool().all()):
-            attention_mask = None
         cache = KVCache.dynamic(self.config.decoder_layers, cross_attention=True)
         sequences = torch.full((input_ids.shape[0], 1), self.config.decoder_start_token_id,
                                dtype=torch.long, device=input_ids.device)
         logits = self.decode(sequences, encoded, attention_mask, cache=cache)[:, -1].float()
-        state = Seq2SeqGenerationState(cache, None if attention_mask is None else padding_mask(attention_mask))
+        # None when the source has no padding: decode steps then need no cross-attention mask
+        state = Seq2SeqGenerationState(cache, key_padding_mask(attention_mask, tuple(input_ids.shape)))
         return sequences, logits, state
 
     def _continue_generation(self, state: Seq2SeqGenerationState, next_tokens: Tensor) -> Tensor:

@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from ..nn.checks import check_positive_int
 from ..nn.feedforward import ACTIVATIONS
 from .config import ModelConfig
-from .encoder_only import EncoderOnly, init_bert_weights
+from .encoder_only import EncoderOnly
+from .init import init_weights
 
 __all__ = ["MaskedLMHead", "EncoderOnlyForMaskedLM", "EncoderOnlyForSequenceClassification"]
 
@@ -61,9 +62,9 @@ class EncoderOnlyForMaskedLM(nn.Module):
         self.model = EncoderOnly(config)
         self.mlm_head = MaskedLMHead(config)
         self.decoder = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size, bias=False)
-        init_bert_weights(self.mlm_head)
+        init_weights(self.mlm_head)
         if self.decoder is not None:
-            init_bert_weights(self.decoder)
+            init_weights(self.decoder)
 
     @property
     def output_weight(self) -> Tensor:
@@ -134,7 +135,7 @@ class EncoderOnlyForSequenceClassification(nn.Module):
         self.model = EncoderOnly(config)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.d_model, num_labels)
-        init_bert_weights(self.classifier)
+        init_weights(self.classifier)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None) -> Tensor:

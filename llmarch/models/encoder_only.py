@@ -11,62 +11,13 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.checks import check_ndim
-from ..nn.masks import padding_mask
 from .config import ModelConfig
 from .embeddings import Embeddings
+from .init import init_weights
+from .inputs import key_padding_mask
 from .stack import TransformerStack
 
-__all__ = ["EncoderOnly", "Pooler", "encoder_padding_mask", "init_bert_weights"]
-
-INIT_STD = 0.02  # BERT's initializer_range (Devlin et al., 2019: truncated normal, stddev 0.02)
-
-
-def init_bert_weights(model: nn.Module, std: float = INIT_STD) -> None:
-    """BERT initialisation: N(0, std) for every linear and embedding weight, zero biases;
-    LayerNorms keep their ones and zeros (as Hugging Face's ``BertPreTrainedModel`` does)."""
-    for module in model.modules():
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, 0.0, std)
-            if getattr(module, "bias", None) is not None:
-                nn.init.zeros_(module.bias)
-
-
-def encoder_padding_mask(attention_mask: Tensor | None, input_ids: Tensor) -> Tensor | None:
-    """Check ``attention_mask`` against ``input_ids`` and turn it into a key-padding mask.
-
-    A mask of all ones hides nothing, so it becomes ``None`` -- the same result, and the fused
-    attention kernels need no mask tensor at all.
-
-    Args:
-        attention_mask: ``(batch, seq)`` of 0/1 or bool (1 = real token), or ``None``.
-        input_ids: ``(batch, seq)`` token ids, for the shape check.
-
-    Returns:
-        Bool ``(batch, 1, 1, seq)`` (``True`` = may attend), or ``None`` when nothing is hidden.
-
-    Raises:
-        ValueError: if the shape differs from ``input_ids`` or values are not 0/1.
-        TypeError: if ``attention_mask`` is a float tensor.
-
-    >>> ids = torch.tensor([[101, 7, 102, 0]])
-    >>> encoder_padding_mask(torch.tensor([[1, 1, 1, 0]]), ids)[0, 0, 0].tolist()
-    [True, True, True, False]
-    >>> encoder_padding_mask(torch.ones(1, 4, dtype=torch.long), ids) is None
-    True
-    >>> encoder_padding_mask(torch.ones(1, 3, dtype=torch.long), ids)
-    Traceback (most recent call last):
-    ...
-    ValueError: attention_mask must have the shape of input_ids (1, 4), got (1, 3)
-    """
-    if attention_mask is None:
-        return None
-    check_ndim("attention_mask", attention_mask, 2, "(batch, seq)")
-    if attention_mask.shape != input_ids.shape:
-        raise ValueError(f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
-                         f"got {tuple(attention_mask.shape)}")
-    mask = padding_mask(attention_mask)  # checks dtype and 0/1 values
-    return None if bool(mask.all()) else mask
-
+__all__ = ["EncoderOnly", "Pooler"]
 
 class Pooler(nn.Module):
     """BERT's pooler: ``tanh(W h_[CLS] + b)``, the hidden state of the first token.
@@ -108,13 +59,11 @@ class EncoderOnly(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.architecture != "encoder_only":
-            raise ValueError(f"config.architecture must be 'encoder_only', got {config.architecture!r}")
-        self.config = config
+        self.config = config.expect_architecture("encoder_only")
         self.embeddings = Embeddings(config)
         self.encoder = TransformerStack(config, config.num_layers, causal=False)
         self.pooler = Pooler(config.d_model) if config.pooler else None
-        init_bert_weights(self)
+        init_weights(self)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None) -> Tensor:
@@ -141,7 +90,7 @@ class EncoderOnly(nn.Module):
             if self.config.position == "learned" and seq > limit:
                 raise ValueError(f"input_ids has {seq} tokens, longer than max_positions = {limit}")
             position_ids = torch.arange(seq, device=input_ids.device)[None]
-        mask = encoder_padding_mask(attention_mask, input_ids)
+        mask = key_padding_mask(attention_mask, tuple(input_ids.shape))
         x = self.embeddings(input_ids, position_ids, token_type_ids)
         return self.encoder(x, mask=mask)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..models.inputs import check_attention_mask
 from ..nn.checks import check_ndim
 
 __all__ = ["causal_lm_labels", "causal_lm_loss", "IGNORE_INDEX"]
@@ -29,10 +30,8 @@ def causal_lm_labels(input_ids: Tensor, attention_mask: Tensor | None = None) ->
     check_ndim("input_ids", input_ids, 2, "(batch, seq)")
     if attention_mask is None:
         return input_ids.clone()
-    if attention_mask.shape != input_ids.shape:
-        raise ValueError(f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
-                         f"got {tuple(attention_mask.shape)}")
-    return input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
+    real = check_attention_mask(attention_mask, tuple(input_ids.shape))
+    return input_ids.masked_fill(~real, IGNORE_INDEX)
 
 
 # --8<-- [start:causal_lm_loss]

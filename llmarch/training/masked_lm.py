@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..models.embeddings import check_token_ids
+from ..models.inputs import check_attention_mask, check_token_ids
 
 __all__ = ["mask_tokens", "masked_lm_loss", "IGNORE_INDEX"]
 
@@ -87,10 +87,7 @@ def mask_tokens(
     device = input_ids.device
     eligible = torch.ones_like(input_ids, dtype=torch.bool)
     if attention_mask is not None:
-        if attention_mask.shape != input_ids.shape:
-            raise ValueError(f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
-                             f"got {tuple(attention_mask.shape)}")
-        eligible &= attention_mask.bool()
+        eligible &= check_attention_mask(attention_mask, tuple(input_ids.shape))
     special = torch.as_tensor(list(special_token_ids), dtype=input_ids.dtype, device=device)
     if special.numel():
         eligible &= ~torch.isin(input_ids, special)
