@@ -41,7 +41,7 @@ def test_original_transformer_is_post_ln_with_sinusoids():
     assert model.encoder.final_norm is None and model.decoder.final_norm is None  # post-LN: none needed
     assert all(layer.norm_position == "post" for layer in model.encoder.layers)
     assert type(model.embeddings.positions).__name__ == "SinusoidalPositionalEmbedding"
-    assert model.lm_head is None  # the output projection is the (shared) embedding matrix
+    assert model.lm_head.weight is model.embeddings.tokens.weight  # the output projection is the shared embedding
 
 
 @pytest.mark.parametrize("name", ["t5-small", "transformer-base"])
@@ -97,7 +97,7 @@ def test_untied_head_and_output_scale():
     hidden = torch.randn(2, 3, 32)
     torch.testing.assert_close(tied.logits(hidden), hidden * 32 ** -0.5 @ tied.embeddings.tokens.weight.T)
     untied = tiny("t5-v1_1-small", head_dim=8)
-    assert untied.lm_head is not None and untied.config.output_scale is None
+    assert untied.config.output_scale is None
     assert untied.lm_head.weight.data_ptr() != untied.embeddings.tokens.weight.data_ptr()
 
 

@@ -145,11 +145,14 @@ def test_mismatched_checkpoint_lists_the_keys(t5_pair, tmp_path):
         llmarch.from_pretrained(tmp_path)
 
 
-def test_tied_head_copy_is_dropped():
+def test_tied_head_is_the_shared_embedding():
     config, _ = llmarch.interop.t5.config_from_hf({**SMALL, "feed_forward_proj": "relu"})
-    state = state_dict_from_hf({"shared.weight": torch.zeros(1), "lm_head.weight": torch.zeros(1),
+    shared, stored_copy = torch.zeros(1), torch.ones(1)
+    state = state_dict_from_hf({"shared.weight": shared, "lm_head.weight": stored_copy,
                                 "encoder.embed_tokens.weight": torch.zeros(1)}, config)
-    assert list(state) == ["embeddings.tokens.weight"]
+    assert sorted(state) == ["embeddings.tokens.weight", "lm_head.weight"]
+    assert state["lm_head.weight"] is shared  # tied: the copy is ignored, the head is `shared`
+    assert list(llmarch.interop.t5.state_dict_to_hf(state, config)) == ["shared.weight"]
 
 
 def test_t5_small_preset_has_hugging_face_parameter_count():

@@ -126,6 +126,23 @@ def test_feedforward_formulas(device, activation, gated):
     torch.testing.assert_close(ffn(x), ffn.down_proj(hidden))
 
 
+@pytest.mark.parametrize("activation", ["relu", "gelu", "gelu_tanh", "silu"])
+@pytest.mark.parametrize("gated", [False, True])
+def test_feedforward_in_place_activation_only_without_autograd(device, activation, gated):
+    """Inference overwrites the pre-activation in place: same values, and training still gets
+    the gradients of the out-of-place formula."""
+    ffn = FeedForward(8, 16, activation=activation, gated=gated).to(device)
+    x = torch.randn(2, 3, 8, device=device, requires_grad=True)
+    trained = ffn(x)
+    trained.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    with torch.no_grad():
+        no_grad = ffn(x)
+    with torch.inference_mode():
+        inference = ffn(x)
+    assert torch.equal(trained.detach(), no_grad) and torch.equal(no_grad, inference)
+
+
 @pytest.mark.parametrize("norm_position", ["pre", "post"])
 def test_block_norm_position(device, norm_position):
     block = TransformerBlock(16, 2, 32, norm_position=norm_position).to(device).eval()

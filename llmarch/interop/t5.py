@@ -13,7 +13,7 @@ Names map one to one, block by block::
     {stack}.block.{i}.layer.{-1}.layer_norm                {stack}.layers.{i}.ffn_norm
     {stack}.block.0.layer.0.SelfAttention.relative_attention_bias   {stack}.position_bias.embedding
     {stack}.final_layer_norm                               {stack}.final_norm
-    lm_head.weight                                         lm_head.weight (untied head only)
+    lm_head.weight                                         lm_head.weight (tied: the same tensor as shared)
 
 T5 computes the relative position bias only in block 0 and shares it, which is exactly what
 ``TransformerStack`` does with its single ``position_bias``.
@@ -123,7 +123,8 @@ def state_dict_from_hf(hf_state: dict[str, Tensor], config: ModelConfig) -> dict
     """Rename a Hugging Face T5 state dict to llmarch names.
 
     Keys this mapping does not know are passed through unchanged, so the strict loader lists
-    them as unexpected; a tied head's ``lm_head.weight`` (a copy of ``shared``) is dropped.
+    them as unexpected; a tied head's ``lm_head.weight`` (a copy of ``shared``, often not
+    stored) is taken from ``shared``.
     """
     rename = {f"{hf}.weight": f"{ours}.weight" for ours, hf in _layer_names(config)}
     state = {}
@@ -131,10 +132,13 @@ def state_dict_from_hf(hf_state: dict[str, Tensor], config: ModelConfig) -> dict
         if _IGNORED.fullmatch(key) or (key == "lm_head.weight" and config.tie_embeddings):
             continue
         state[rename.get(key, key)] = value
+    if config.tie_embeddings and "embeddings.tokens.weight" in state:
+        state["lm_head.weight"] = state["embeddings.tokens.weight"]
     return state
 
 
 def state_dict_to_hf(state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
     """Rename an llmarch state dict to Hugging Face T5 names (``shared`` stored once)."""
     rename = {f"{ours}.weight": f"{hf}.weight" for ours, hf in _layer_names(config)}
-    return {rename.get(key, key): value for key, value in state.items()}
+    return {rename.get(key, key): value for key, value in state.items()
+            if not (key == "lm_head.weight" and config.tie_embeddings)}

@@ -19,7 +19,6 @@ encoder output once (a cross-attention cache) and then reuses them for every new
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.cache import KVCache
@@ -75,11 +74,13 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
         self.embeddings = Embeddings(config)  # one token embedding for source and target
         self.encoder = TransformerStack(config, config.num_layers, causal=False)
         self.decoder = TransformerStack(config, config.decoder_layers, causal=True, cross_attention=True)
-        self.lm_head = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         if config.embedding_scale is not None:
             # Embeddings multiplied by sqrt(d_model) start at std d_model ** -0.5 (as in fairseq and
             # tensor2tensor), so that the scaled inputs and a tied output projection start at unit scale.
             nn.init.normal_(self.embeddings.tokens.weight, std=config.d_model ** -0.5)
+        if config.tie_embeddings:  # one matrix reads tokens in (source and target) and writes them out
+            self.lm_head.weight = self.embeddings.tokens.weight
 
     def _embed(self, ids: Tensor, offset: int | Tensor = 0) -> Tensor:
         position_ids = None
@@ -138,8 +139,6 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
         """The LM head: ``(..., d_model) -> (..., vocab)`` (tied: scaled by ``output_scale``)."""
         if self.config.output_scale is not None:
             hidden = hidden * self.config.output_scale
-        if self.lm_head is None:
-            return F.linear(hidden, self.embeddings.tokens.weight)
         return self.lm_head(hidden)
 
     def forward(self, input_ids: Tensor, decoder_input_ids: Tensor | None = None,
