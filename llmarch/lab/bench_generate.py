@@ -126,10 +126,10 @@ def step_times(streams: dict, rounds: int) -> dict[str, float]:
     return {name: sorted(g)[len(g) // 2] for name, g in gaps.items()}
 
 
-def _ours_stream(model, ids, new_tokens):
+def _ours_stream(model, ids, new_tokens, compile=False):
     def fn():
         times = [time.perf_counter()] * 2  # start, and "prompt" like the streamer's first put()
-        for _ in model.stream(ids, new_tokens):
+        for _ in model.stream(ids, new_tokens, compile=compile):
             times.append(time.perf_counter())
         return times
     return fn
@@ -164,21 +164,32 @@ def _prompt(model):
     return torch.randint(0, model.config.vocab_size, (1, PROMPT), generator=torch.Generator().manual_seed(0))
 
 
-def _compare(title, hf, ours, new_tokens, rounds) -> None:
+def _compare(title, hf, ours, new_tokens, rounds, *, compiled: bool = True) -> None:
     ids = _prompt(ours)
     with torch.inference_mode():
-        same = torch.equal(ours.generate(ids, new_tokens), hf.generate(
-            ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens, do_sample=False))
-        whole = best_times({"llmarch": lambda: ours.generate(ids, new_tokens),
-                            "hf": _hf_stream(hf, ids, new_tokens)}, rounds)
-        step = step_times({"llmarch": _ours_stream(ours, ids, new_tokens), "hf": _hf_stream(hf, ids, new_tokens)},
-                          rounds)
+        reference = hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens, do_sample=False)
+        same = torch.equal(ours.generate(ids, new_tokens), reference)
+        runs = {"llmarch": lambda: ours.generate(ids, new_tokens), "hf": _hf_stream(hf, ids, new_tokens)}
+        streams = {"llmarch": _ours_stream(ours, ids, new_tokens), "hf": _hf_stream(hf, ids, new_tokens)}
+        if compiled:
+            started = time.perf_counter()
+            same_compiled = torch.equal(ours.generate(ids, new_tokens, compile=True), reference)
+            compile_seconds = time.perf_counter() - started
+            runs["compiled"] = lambda: ours.generate(ids, new_tokens, compile=True)
+            streams["compiled"] = _ours_stream(ours, ids, new_tokens, compile=True)
+        whole = best_times(runs, rounds)
+        step = step_times(streams, rounds)
     floor = matmul_floor(ours)
     print(f"\n{title}: {new_tokens} new tokens; same greedy tokens as HF: {same}")
-    print(f"{'model':<24}{'ms/step':>9}{'tokens/s':>10}{'vs hf':>7}{'x floor':>9}   whole run: tokens/s, vs hf")
-    for name, label in (("llmarch", "llmarch DecoderOnlyLM"), ("hf", "hf GPT2LMHeadModel")):
-        print(f"{label:<24}{1e3 * step[name]:>9.2f}{1 / step[name]:>10.1f}{step['hf'] / step[name]:>6.2f}x"
-              f"{step[name] / floor:>8.2f}x   {new_tokens / whole[name]:>8.1f}, {whole['hf'] / whole[name]:.2f}x")
+    if compiled:
+        print(f"compile=True (a static cache, one compiled graph per step): same tokens: {same_compiled}; "
+              f"first call {compile_seconds:.1f} s (compiling)")
+    print(f"{'model':<30}{'ms/step':>9}{'tokens/s':>10}{'vs hf':>7}{'x floor':>9}   whole run: tokens/s, vs hf")
+    rows = (("llmarch", "llmarch DecoderOnlyLM"), ("compiled", "llmarch, compile=True"), ("hf", "hf GPT2LMHeadModel"))
+    for name, label in rows:
+        if name in step:
+            print(f"{label:<30}{1e3 * step[name]:>9.2f}{1 / step[name]:>10.1f}{step['hf'] / step[name]:>6.2f}x"
+                  f"{step[name] / floor:>8.2f}x   {new_tokens / whole[name]:>8.1f}, {whole['hf'] / whole[name]:.2f}x")
     print(f"bare-matmul floor (one F.linear per weight matrix, one token): {1e3 * floor:.2f} ms")
 
 

@@ -4,8 +4,9 @@ One run, batch 1, fp32, inference mode: a random-weight Hugging Face
 ``T5ForConditionalGeneration`` with the ``t5-small`` configuration and
 ``EncoderDecoderLM`` loaded from the same weights encode a
 32-token source and generate 48 new tokens greedily (EOS disabled, so both always produce all
-48). Reported: tokens/s of both, the ratio, whether the tokens agree, and our time per token
-against the bare-matmul floor (one ``F.linear`` per decoder weight matrix for one token).
+48). Reported: tokens/s of both (ours eager and with ``compile=True``), the ratios, whether
+the tokens agree, and our time per token against the bare-matmul floor (one ``F.linear`` per
+decoder weight matrix for one token).
 
 Timings are interleaved and the fastest of the rounds is kept (see
 ``llmarch.lab.bench_generate.best_times``). ``--quick`` uses a 2-layer model and fewer
@@ -13,6 +14,8 @@ rounds: a smoke run of a few seconds. A benchmark, never a timed test.
 """
 
 from __future__ import annotations
+
+import time
 
 import torch
 
@@ -55,16 +58,25 @@ def run(args) -> int:
     def run_hf():
         return hf.generate(input_ids=source, attention_mask=mask, max_new_tokens=new_tokens, do_sample=False)
 
+    def run_compiled():
+        return ours.generate(source, new_tokens, mask, compile=True)
+
     with torch.inference_mode():
-        same = torch.equal(run_ours(), run_hf())
-        times = best_times({"llmarch": run_ours, "hf": run_hf}, rounds)
+        reference = run_hf()
+        same = torch.equal(run_ours(), reference)
+        started = time.perf_counter()
+        same_compiled = torch.equal(run_compiled(), reference)
+        compile_seconds = time.perf_counter() - started
+        times = best_times({"llmarch": run_ours, "compiled": run_compiled, "hf": run_hf}, rounds)
     floor = matmul_floor(ours.decoder) + matmul_floor(ours.lm_head)  # in the layout generation uses
     name = "t5-small" if not quick else "2-layer T5 (--quick)"
     print(f"T5 greedy decoding, {name}: source {SOURCE} tokens, {new_tokens} new tokens, batch 1, fp32, "
           f"{torch.get_num_threads()} threads")
-    print(f"same tokens as Hugging Face: {same}")
+    print(f"same tokens as Hugging Face: {same}; with compile=True: {same_compiled} "
+          f"(first call {compile_seconds:.1f} s, compiling)")
     print(f"{'model':<34}{'tokens/s':>10}{'ms/token':>10}{'vs hf':>8}")
-    for key, label in (("llmarch", "llmarch EncoderDecoderLM"), ("hf", "hf T5ForConditionalGeneration")):
+    for key, label in (("llmarch", "llmarch EncoderDecoderLM"), ("compiled", "llmarch, compile=True"),
+                       ("hf", "hf T5ForConditionalGeneration")):
         print(f"{label:<34}{new_tokens / times[key]:>10.1f}{1e3 * times[key] / new_tokens:>10.2f}"
               f"{times['hf'] / times[key]:>7.2f}x")
     print(f"bare-matmul floor per token (decoder + head): {1e3 * floor:.2f} ms; "

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..nn.checks import check_bool
 from ..nn.layout import use_decoding_layout
 
 __all__ = ["beam_search"]
@@ -59,7 +60,8 @@ def _check_args(num_beams, max_new_tokens, length_penalty, early_stopping) -> No
 @torch.no_grad()
 def beam_search(model, input_ids: Tensor, attention_mask: Tensor | None = None, *, num_beams: int = 4,
                 max_new_tokens: int = 20, length_penalty: float = 1.0, early_stopping: bool | str = False,
-                eos_token_id: int | list[int] | None = None, pad_token_id: int | None = None) -> Tensor:
+                eos_token_id: int | list[int] | None = None, pad_token_id: int | None = None,
+                compile: bool = False) -> Tensor:
     """The best beam per batch row, like ``transformers`` ``generate(num_beams=..., do_sample=False)``.
 
     Args:
@@ -74,6 +76,7 @@ def beam_search(model, input_ids: Tensor, attention_mask: Tensor | None = None, 
             Face); ``[]`` for none.
         pad_token_id: fills a finished sequence up to the longest one; default: as Hugging Face
             (``pad_token_id`` unless it is ``None`` or 0, else the first EOS id).
+        compile: run each step as a compiled graph over a static cache (``generate``'s ``compile``).
 
     Returns:
         ``(batch, L0 + n)`` token ids: the model's initial sequence (the prompt, or the decoder
@@ -88,6 +91,7 @@ def beam_search(model, input_ids: Tensor, attention_mask: Tensor | None = None, 
     1
     """
     _check_args(num_beams, max_new_tokens, length_penalty, early_stopping)
+    check_bool("compile", compile)
     if eos_token_id is None:
         eos_token_id = model.config.eos_token_id
     eos = None if eos_token_id is None else torch.as_tensor(eos_token_id, device=input_ids.device).reshape(-1)
@@ -101,7 +105,7 @@ def beam_search(model, input_ids: Tensor, attention_mask: Tensor | None = None, 
     if attention_mask is not None:
         attention_mask = attention_mask.repeat_interleave(num_beams, dim=0)
     use_decoding_layout(model)
-    start, logits, state = model._start_generation(input_ids, attention_mask, max_new_tokens)
+    start, logits, state = model._start_generation(input_ids, attention_mask, max_new_tokens, compile)
     prompt_len = cur_len = start.shape[1]
     max_length = prompt_len + max_new_tokens
     device = start.device

@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..nn.cache import KVCache
+from ..nn.cache import KVCache, StaticLayerCache
 from ..nn.checks import check_ndim
 from ..nn.positions import position_ids_from_offset
 from .config import ModelConfig
 from .embeddings import Embeddings
-from .generation import GenerationMixin
+from .generation import GenerationMixin, decoding_step, static_cache_length
 from .init import init_weights
 from .inputs import key_padding_mask
 from .stack import TransformerStack
@@ -41,11 +41,21 @@ def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
 
 class DecoderState:
     """What generation carries from step to step: the KV cache, the padding mask of every
-    position generated so far (a preallocated buffer; ``None`` without padding) and the
-    position id of the next token of each row."""
+    position generated so far (a preallocated buffer; ``None`` without padding), how many
+    tokens the cache holds, the position id of the next token of each row, and the function
+    that runs one step (eager, or compiled for a static cache)."""
 
-    def __init__(self, cache: KVCache, mask: Tensor | None, length: int, next_positions: Tensor) -> None:
-        self.cache, self.mask, self.length, self.next_positions = cache, mask, length, next_positions
+    def __init__(self, cache: KVCache, mask: Tensor | None, length: int, next_positions: Tensor | None,
+                 step) -> None:
+        self.cache, self.mask, self.length, self.next_positions, self.step = cache, mask, length, next_positions, step
+
+    def visible_mask(self) -> Tensor | None:
+        """Bool ``(batch, 1, 1, k_len)`` key mask of the next step: the tokens so far (dynamic
+        cache), or every slot of a static cache (whose causal mask hides the empty ones)."""
+        if self.mask is None:
+            return None
+        width = self.mask.shape[1] if isinstance(self.cache.layers[0], StaticLayerCache) else self.length
+        return self.mask[:, None, None, :width]
 
     def reorder(self, indices: Tensor) -> None:
         """Keep/reorder batch rows ``indices`` (beam search)."""
@@ -128,7 +138,8 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
 # --8<-- [end:model]
 
     # --8<-- [start:generation_hooks]
-    def _start_generation(self, input_ids: Tensor, attention_mask: Tensor | None, max_new_tokens: int):
+    def _start_generation(self, input_ids: Tensor, attention_mask: Tensor | None, max_new_tokens: int,
+                          compile: bool = False):
         """Run the prompt once with a fresh cache; see ``llmarch.models.generation``."""
         check_ndim("input_ids", input_ids, 2, "(batch, seq)")  # values: checked by the embeddings
         batch, prompt_len = input_ids.shape
@@ -138,24 +149,37 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
                              f"context length max_positions={limit}, got {prompt_len + max_new_tokens} tokens")
         if key_padding_mask(attention_mask, tuple(input_ids.shape)) is None:  # no padding: no masks at all
             attention_mask = None
-        cache = KVCache.dynamic(self.config.num_layers)
+        if compile:  # fixed shapes for a compiled graph
+            weight = self.embeddings.tokens.weight
+            cache = KVCache.static(self.config.num_layers, batch_size=batch, num_kv_heads=self.config.kv_heads,
+                                   max_len=static_cache_length(prompt_len + max_new_tokens),
+                                   head_dim=self.config.head_size, dtype=weight.dtype, device=weight.device)
+            width = cache.layers[0].max_len
+        else:
+            cache, width = KVCache.dynamic(self.config.num_layers), prompt_len + max_new_tokens
         if attention_mask is None:
             buffer, position_ids = None, position_ids_from_offset(0, prompt_len, device=input_ids.device)
         else:  # one buffer for the whole run; each step uses a growing view of it, no concatenation
-            buffer = torch.ones(batch, prompt_len + max_new_tokens, dtype=torch.bool, device=input_ids.device)
+            buffer = torch.ones(batch, width, dtype=torch.bool, device=input_ids.device)
             buffer[:, :prompt_len] = attention_mask.bool()
             position_ids = position_ids_from_mask(attention_mask)
-        mask = None if buffer is None else buffer[:, None, None, :prompt_len]
-        hidden = self.hidden_states(input_ids, mask, cache, position_ids)
-        logits = self.lm_logits(hidden[:, -1]).float()  # the head only where a token is chosen
-        next_positions = (position_ids[:, -1:] + 1).expand(batch, 1).clone()
-        return input_ids, logits, DecoderState(cache, buffer, prompt_len, next_positions)
+        state = DecoderState(cache, buffer, prompt_len, None,
+                             decoding_step(type(self)._next_token_logits, compile))
+        logits = self._next_token_logits(input_ids, state.visible_mask(), cache, position_ids)
+        state.next_positions = (position_ids[:, -1:] + 1).expand(batch, 1).clone()
+        return input_ids, logits, state
 
     def _continue_generation(self, state: DecoderState, next_tokens: Tensor) -> Tensor:
         """Feed one token per row ``(batch,)`` through the cached model; next logits ``(batch, vocab)``."""
         state.length += 1
-        mask = None if state.mask is None else state.mask[:, None, None, :state.length]
-        hidden = self.hidden_states(next_tokens[:, None], mask, state.cache, state.next_positions)
+        logits = state.step(self, next_tokens[:, None], state.visible_mask(), state.cache, state.next_positions)
         state.next_positions = state.next_positions + 1
+        return logits
+
+    def _next_token_logits(self, input_ids: Tensor, mask: Tensor | None, cache: KVCache,
+                           position_ids: Tensor) -> Tensor:
+        """fp32 logits ``(batch, vocab)`` after the last of ``input_ids``: the head runs only
+        where a token is chosen."""
+        hidden = self.hidden_states(input_ids, mask, cache, position_ids)
         return self.lm_logits(hidden[:, -1]).float()
     # --8<-- [end:generation_hooks]

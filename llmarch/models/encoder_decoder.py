@@ -25,7 +25,7 @@ from ..nn.cache import KVCache
 from ..nn.checks import check_ndim
 from .config import ModelConfig
 from .embeddings import Embeddings
-from .generation import GenerationMixin
+from .generation import GenerationMixin, decoding_step, static_cache_length
 from .inputs import key_padding_mask
 from .stack import TransformerStack
 
@@ -34,11 +34,11 @@ __all__ = ["EncoderDecoderLM", "Seq2SeqGenerationState"]
 
 class Seq2SeqGenerationState:
     """What an encoder-decoder carries between decoding steps: the decoder's KV cache (self-
-    and cross-attention) and the encoder's padding mask. ``reorder`` selects batch rows
-    (beam search)."""
+    and cross-attention), the encoder's padding mask and the function that runs one step
+    (eager, or compiled for a static cache). ``reorder`` selects batch rows (beam search)."""
 
-    def __init__(self, cache: KVCache, context_mask: Tensor | None) -> None:
-        self.cache, self.context_mask = cache, context_mask
+    def __init__(self, cache: KVCache, context_mask: Tensor | None, step) -> None:
+        self.cache, self.context_mask, self.step = cache, context_mask, step
 
     def reorder(self, indices: Tensor) -> None:
         self.cache.reorder(indices)
@@ -165,24 +165,36 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
 # --8<-- [end:model]
 
     # --8<-- [start:generation_hooks]
-    def _start_generation(self, input_ids: Tensor, attention_mask: Tensor | None, max_new_tokens: int):
+    def _start_generation(self, input_ids: Tensor, attention_mask: Tensor | None, max_new_tokens: int,
+                          compile: bool = False):
         """Encode once, feed the decoder start token: ``(sequences, logits, state)``."""
         if self.config.decoder_start_token_id is None:
             raise ValueError("config.decoder_start_token_id must be set to generate, got None")
         self._check_length("max_new_tokens (decoder positions)", max_new_tokens)
         encoded = self.encode(input_ids, attention_mask)
-        cache = KVCache.dynamic(self.config.decoder_layers, cross_attention=True)
+        if compile:  # fixed shapes for a compiled graph
+            weight = self.embeddings.tokens.weight
+            cache = KVCache.static(self.config.decoder_layers, batch_size=input_ids.shape[0],
+                                   num_kv_heads=self.config.kv_heads, max_len=static_cache_length(1 + max_new_tokens),
+                                   head_dim=self.config.head_size, dtype=weight.dtype, device=weight.device,
+                                   cross_attention=True)
+        else:
+            cache = KVCache.dynamic(self.config.decoder_layers, cross_attention=True)
         sequences = torch.full((input_ids.shape[0], 1), self.config.decoder_start_token_id,
                                dtype=torch.long, device=input_ids.device)
         logits = self.decode(sequences, encoded, attention_mask, cache=cache)[:, -1].float()
         # None when the source has no padding: decode steps then need no cross-attention mask
-        state = Seq2SeqGenerationState(cache, key_padding_mask(attention_mask, tuple(input_ids.shape)))
+        state = Seq2SeqGenerationState(cache, key_padding_mask(attention_mask, tuple(input_ids.shape)),
+                                       decoding_step(type(self)._next_token_logits, compile))
         return sequences, logits, state
 
     def _continue_generation(self, state: Seq2SeqGenerationState, next_tokens: Tensor) -> Tensor:
-        """Feed one token per row through the cached decoder: next logits ``(batch, vocab)``."""
-        ids = next_tokens[:, None]
-        hidden = self.decoder(self._embed(ids, state.cache.offset), cache=state.cache,
-                              context_mask=state.context_mask)
+        """Feed one token per row ``(batch,)`` through the cached decoder: next logits ``(batch, vocab)``."""
+        return state.step(self, next_tokens[:, None], state.cache, state.context_mask)
+
+    def _next_token_logits(self, ids: Tensor, cache: KVCache, context_mask: Tensor | None) -> Tensor:
+        """fp32 logits ``(batch, vocab)`` after ``ids (batch, 1)``, the encoder output read from
+        the cross-attention caches."""
+        hidden = self.decoder(self._embed(ids, cache.offset), cache=cache, context_mask=context_mask)
         return self.logits(hidden[:, -1]).float()
     # --8<-- [end:generation_hooks]

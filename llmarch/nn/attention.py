@@ -8,7 +8,10 @@
 
 Both paths share one meaning, held equal by the tests: boolean masks (``True`` = may attend),
 grouped-query attention, a row that may attend to nothing gives zeros (and finite gradients),
-and NaN hidden in fully masked keys or values never reaches the output.
+and NaN hidden in fully masked keys or values never reaches the output. (That last guard
+branches on values, which a ``torch.compile`` graph cannot do: inside one it is skipped. The
+compiled decoding step of ``generate(compile=True)`` never holds such values: its static cache
+starts as zeros and stores only the keys and values the model computed.)
 """
 
 from __future__ import annotations
@@ -85,13 +88,14 @@ def _guard_masked(k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, T
     case, e.g. the unused slots of a static cache -- are not copied.
     """
     empty_rows = ~mask.any(dim=-1, keepdim=True)  # (batch, heads, q_len, 1)
-    # (batch, 1, k_len, 1): keys hidden from every query of every head of an example. Folding
-    # the heads lets the zeroing broadcast over k's (possibly fewer) key/value heads.
-    unseen = ~mask.any(dim=-2).any(dim=1, keepdim=True).unsqueeze(-1)
-    # One cheap reduction detects NaN/inf anywhere (an overflowing sum only costs a needless copy).
-    if unseen.any() and not torch.isfinite(k.detach().sum() + v.detach().sum()):
-        k = k.masked_fill(unseen, 0.0)
-        v = v.masked_fill(unseen, 0.0)
+    if not torch.compiler.is_compiling():  # a graph cannot branch on values (module docstring)
+        # (batch, 1, k_len, 1): keys hidden from every query of every head of an example. Folding
+        # the heads lets the zeroing broadcast over k's (possibly fewer) key/value heads.
+        unseen = ~mask.any(dim=-2).any(dim=1, keepdim=True).unsqueeze(-1)
+        # One cheap reduction detects NaN/inf anywhere (an overflowing sum only costs a needless copy).
+        if unseen.any() and not torch.isfinite(k.detach().sum() + v.detach().sum()):
+            k = k.masked_fill(unseen, 0.0)
+            v = v.masked_fill(unseen, 0.0)
     return k, v, mask | empty_rows, empty_rows
 # --8<-- [end:safe_mask]
 

@@ -59,6 +59,19 @@ def check_positive_int(name: str, value: object, *, allow_zero: bool = False) ->
     return value
 
 
+def check_bool(name: str, value: object) -> bool:
+    """Raise ``TypeError`` unless ``value`` is ``True`` or ``False``.
+
+    >>> check_bool("compile", "yes")
+    Traceback (most recent call last):
+    ...
+    TypeError: compile must be a bool, got str ('yes')
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} ({value!r})")
+    return value
+
+
 def check_probability(name: str, value: float) -> float:
     """Raise ``ValueError`` unless ``0 <= value < 1`` (a dropout rate).
 

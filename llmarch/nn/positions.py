@@ -90,7 +90,7 @@ class LearnedPositionalEmbedding(nn.Embedding):
 
     def forward(self, position_ids: Tensor) -> Tensor:
         _check_position_ids(position_ids)
-        if position_ids.numel():
+        if position_ids.numel() and not torch.compiler.is_compiling():  # value checks sync with the host
             largest, smallest = int(position_ids.max()), int(position_ids.min())
             if largest >= self.num_embeddings:
                 raise ValueError(
