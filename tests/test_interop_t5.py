@@ -14,6 +14,7 @@ import torch
 import llmarch
 from llmarch.interop.checkpoint import read_weights, write_weights
 from llmarch.interop.t5 import state_dict_from_hf
+from llmarch.models.presets import get_config
 
 transformers = pytest.importorskip("transformers")
 from transformers import T5Config, T5ForConditionalGeneration  # noqa: E402
@@ -159,3 +160,29 @@ def test_t5_small_preset_has_hugging_face_parameter_count():
     hf_count = sum(p.numel() for p in T5ForConditionalGeneration(T5Config()).parameters())
     ours = llmarch.create_model("t5-small")
     assert sum(p.numel() for p in ours.parameters()) == hf_count == 60_506_624
+
+
+@pytest.mark.parametrize("variant", ["v1.0-tied", "v1.1-untied"])
+def test_feed_forward_dropout_in_training_equals_hugging_face(variant):
+    """T5 drops the feed-forward's hidden activations (``dropout_rate``) between its two matrices:
+    with the same seed, our FFN in training mode equals Hugging Face's."""
+    from transformers.models.t5.modeling_t5 import T5LayerFF
+
+    hf_config = T5Config(**SMALL, **VARIANTS[variant], dropout_rate=0.3)
+    config, cls = llmarch.interop.t5.config_from_hf(hf_config.to_dict())
+    assert config.activation_dropout == 0.3
+    ours = cls(config).decoder.layers[0]
+    hf_ff = T5LayerFF(hf_config).train()
+    names = {"wi": "up_proj", "wi_0": "gate_proj", "wi_1": "up_proj", "wo": "down_proj"}
+    with torch.no_grad():
+        for hf_name, ours_name in names.items():
+            if hasattr(hf_ff.DenseReluDense, hf_name):
+                getattr(hf_ff.DenseReluDense, hf_name).weight.copy_(getattr(ours.ffn, ours_name).weight)
+    ours.train()
+    x = torch.randn(2, 5, 32)
+    torch.manual_seed(0)
+    expected = hf_ff.DenseReluDense(x)  # wi -> act -> dropout -> wo (the residual dropout is the layer's own)
+    torch.manual_seed(0)
+    torch.testing.assert_close(ours.ffn(x), expected)
+    assert get_config("t5-small").activation_dropout == 0.1
+    assert get_config("t5-v1_1-small").activation_dropout == 0.0

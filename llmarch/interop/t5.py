@@ -64,7 +64,7 @@ def config_from_hf(hf: dict) -> tuple[ModelConfig, type]:
         num_heads=hf["num_heads"], head_dim=hf.get("d_kv", hf["d_model"] // hf["num_heads"]), d_ff=hf["d_ff"],
         max_positions=None, position="t5_relative", norm="rmsnorm", norm_position="pre",
         norm_eps=hf.get("layer_norm_epsilon", 1e-6), activation=activation, gated=gated, bias=False,
-        dropout=dropout, attention_dropout=dropout, tie_embeddings=tied,
+        dropout=dropout, attention_dropout=dropout, activation_dropout=dropout, tie_embeddings=tied,
         output_scale=hf["d_model"] ** -0.5 if scaled else None, attention_scale=1.0,
         relative_buckets=hf.get("relative_attention_num_buckets", 32),
         relative_max_distance=hf.get("relative_attention_max_distance", 128),

@@ -36,6 +36,7 @@ class ModelConfig:
         activation, gated: the feed-forward (``"gelu_tanh"`` is GPT-2's ``gelu_new``).
         bias: biases in linear layers and LayerNorms.
         dropout, attention_dropout: residual / attention-weight dropout (training only).
+        activation_dropout: dropout on the feed-forward's hidden activations (T5: ``dropout``).
         tie_embeddings: the output projection shares the input embedding matrix.
         embedding_scale: multiply token embeddings by this (Transformer: ``sqrt(d_model)``).
         output_scale: multiply the final hidden state by this before a tied head
@@ -77,6 +78,7 @@ class ModelConfig:
     bias: bool = True
     dropout: float = 0.1
     attention_dropout: float = 0.1
+    activation_dropout: float = 0.0
     tie_embeddings: bool = True
     embedding_scale: float | None = None
     output_scale: float | None = None
@@ -105,6 +107,7 @@ class ModelConfig:
                 check_positive_int(name, getattr(self, name))
         check_probability("dropout", self.dropout)
         check_probability("attention_dropout", self.attention_dropout)
+        check_probability("activation_dropout", self.activation_dropout)
         if self.head_dim is None and self.d_model % self.num_heads:
             raise ValueError(f"d_model must be divisible by num_heads, got d_model={self.d_model} "
                              f"and num_heads={self.num_heads}")

@@ -24,8 +24,8 @@ _TRANSFORMER = dict(architecture="encoder_decoder", vocab_size=37000, num_layers
                     attention_dropout=0.0, pad_token_id=0, eos_token_id=2, decoder_start_token_id=1)
 _T5 = dict(architecture="encoder_decoder", vocab_size=32128, d_model=512, head_dim=64, position="t5_relative",
            max_positions=None, norm="rmsnorm", norm_position="pre", norm_eps=1e-6, bias=False,
-           attention_scale=1.0, dropout=0.1, attention_dropout=0.1, pad_token_id=0, eos_token_id=1,
-           decoder_start_token_id=0)
+           attention_scale=1.0, dropout=0.1, attention_dropout=0.1, activation_dropout=0.1, pad_token_id=0,
+           eos_token_id=1, decoder_start_token_id=0)
 
 PRESETS: dict[str, ModelConfig] = {
     # GPT-1 (Radford et al., 2018): post-LN, learned positions, 512 tokens, BPE of 40,478.
@@ -51,8 +51,8 @@ PRESETS: dict[str, ModelConfig] = {
     "t5-small": ModelConfig(**_T5, num_layers=6, num_heads=8, d_ff=2048, activation="relu",
                             output_scale=512 ** -0.5),
     # T5 v1.1 small: gated-GELU FFN, untied head, no dropout in pretraining.
-    "t5-v1_1-small": ModelConfig(**{**_T5, "dropout": 0.0, "attention_dropout": 0.0}, num_layers=8,
-                                 num_heads=6, d_ff=1024, activation="gelu_tanh", gated=True,
+    "t5-v1_1-small": ModelConfig(**{**_T5, "dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0},
+                                 num_layers=8, num_heads=6, d_ff=1024, activation="gelu_tanh", gated=True,
                                  tie_embeddings=False),
 }
 

@@ -50,6 +50,7 @@ class TransformerStack(nn.Module):
                 head_dim=config.head_dim, norm_position=config.norm_position, norm=config.norm,
                 norm_eps=config.norm_eps, activation=config.activation, gated=config.gated, bias=config.bias,
                 dropout=config.dropout, attention_dropout=config.attention_dropout,
+                activation_dropout=config.activation_dropout,
                 cross_attention=cross_attention, attention_scale=config.attention_scale, rotary=rotary,
                 backend=config.backend)
             for _ in range(num_layers))

@@ -33,7 +33,8 @@ class TransformerBlock(nn.Module):
         activation: the feed-forward's activation (see ``FeedForward``).
         gated: a gated feed-forward (SwiGLU / GEGLU).
         bias: biases in attention, feed-forward and LayerNorm.
-        dropout: residual dropout after each sub-layer; ``attention_dropout`` on the weights.
+        dropout: residual dropout after each sub-layer; ``attention_dropout`` on the weights;
+            ``activation_dropout`` on the feed-forward's hidden activations (T5).
         cross_attention: add an encoder-decoder attention sub-layer.
         attention_scale: score multiplier (T5: 1.0).
         rotary: RoPE module for the self-attention.
@@ -51,6 +52,7 @@ class TransformerBlock(nn.Module):
                  head_dim: int | None = None, norm_position: str = "pre", norm: str = "layernorm",
                  norm_eps: float = 1e-5, activation: str = "gelu", gated: bool = False,
                  bias: bool = True, dropout: float = 0.0, attention_dropout: float = 0.0,
+                 activation_dropout: float = 0.0,
                  cross_attention: bool = False, attention_scale: float | None = None,
                  rotary: RotaryEmbedding | None = None, backend: str = "auto") -> None:
         super().__init__()
@@ -64,7 +66,8 @@ class TransformerBlock(nn.Module):
         self.self_attn_norm = make_norm(norm, d_model, norm_eps, bias=bias)
         self.cross_attn = attention() if cross_attention else None
         self.cross_attn_norm = make_norm(norm, d_model, norm_eps, bias=bias) if cross_attention else None
-        self.ffn = FeedForward(d_model, d_ff, activation=activation, gated=gated, bias=bias)
+        self.ffn = FeedForward(d_model, d_ff, activation=activation, gated=gated, bias=bias,
+                               dropout=activation_dropout)
         self.ffn_norm = make_norm(norm, d_model, norm_eps, bias=bias)
         self.dropout = nn.Dropout(check_probability("dropout", dropout))
 
