@@ -142,3 +142,11 @@ def test_generate_needs_a_decoder_start_token():
 def test_wrong_architecture_is_refused():
     with pytest.raises(ValueError, match="config.architecture must be 'encoder_decoder', got 'decoder_only'"):
         EncoderDecoderLM(get_config("gpt2"))
+
+
+def test_preset_scales_follow_an_overridden_d_model():
+    assert get_config("transformer-base", d_model=64).embedding_scale == 8.0      # sqrt(d_model)
+    assert get_config("t5-small", d_model=64, head_dim=16).output_scale == 0.125  # d_model ** -0.5
+    assert get_config("t5-small", d_model=64, output_scale=None).output_scale is None  # explicit wins
+    assert get_config("t5-v1_1-small", d_model=64).output_scale is None             # no scale to derive
+    assert get_config("t5-small").output_scale == 512 ** -0.5

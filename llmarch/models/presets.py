@@ -64,11 +64,21 @@ MODEL_CLASSES = {
 }
 
 
+# Fields the papers define from d_model: a preset that has one recomputes it when d_model is
+# overridden (and the field is not), so that a narrow "t5-small" scales by its own width.
+SCALED_BY_D_MODEL = {
+    "output_scale": lambda d_model: d_model ** -0.5,  # T5 v1.0: the tied head's input
+    "embedding_scale": math.sqrt,  # the Transformer: token embeddings times sqrt(d_model)
+}
+
+
 def get_config(name: str, **overrides) -> ModelConfig:
-    """The preset ``name`` with ``overrides`` applied.
+    """The preset ``name`` with ``overrides`` applied (see ``SCALED_BY_D_MODEL``).
 
     >>> get_config("gpt2", num_layers=2).num_layers
     2
+    >>> get_config("t5-small", d_model=64, head_dim=16).output_scale == 64 ** -0.5
+    True
     >>> get_config("gpt3")
     Traceback (most recent call last):
     ...
@@ -76,7 +86,12 @@ def get_config(name: str, **overrides) -> ModelConfig:
     """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
-    return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]
+    preset = PRESETS[name]
+    if "d_model" in overrides:
+        derived = {field: rule(overrides["d_model"]) for field, rule in SCALED_BY_D_MODEL.items()
+                   if field not in overrides and getattr(preset, field) is not None}
+        overrides = {**derived, **overrides}
+    return preset.replace(**overrides) if overrides else preset
 
 
 def model_class(config: ModelConfig) -> type[nn.Module]:
