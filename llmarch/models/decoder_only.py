@@ -16,7 +16,7 @@ from ..nn.checks import check_ndim
 from ..nn.positions import position_ids_from_offset
 from .config import ModelConfig
 from .embeddings import Embeddings
-from .generation import GenerationMixin, decoding_step, static_cache_length
+from .generation import GenerationMixin, decoding_step
 from .init import init_weights
 from .inputs import key_padding_mask
 from .stack import TransformerStack
@@ -149,14 +149,8 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
                              f"context length max_positions={limit}, got {prompt_len + max_new_tokens} tokens")
         if key_padding_mask(attention_mask, tuple(input_ids.shape)) is None:  # no padding: no masks at all
             attention_mask = None
-        if compile:  # fixed shapes for a compiled graph
-            weight = self.embeddings.tokens.weight
-            cache = KVCache.static(self.config.num_layers, batch_size=batch, num_kv_heads=self.config.kv_heads,
-                                   max_len=static_cache_length(prompt_len + max_new_tokens),
-                                   head_dim=self.config.head_size, dtype=weight.dtype, device=weight.device)
-            width = cache.layers[0].max_len
-        else:
-            cache, width = KVCache.dynamic(self.config.num_layers), prompt_len + max_new_tokens
+        cache = self._generation_cache(self.config.num_layers, batch, prompt_len + max_new_tokens, compile)
+        width = cache.layers[0].max_len if compile else prompt_len + max_new_tokens
         if attention_mask is None:
             buffer, position_ids = None, position_ids_from_offset(0, prompt_len, device=input_ids.device)
         else:  # one buffer for the whole run; each step uses a growing view of it, no concatenation

@@ -25,7 +25,7 @@ from ..nn.cache import KVCache
 from ..nn.checks import check_ndim
 from .config import ModelConfig
 from .embeddings import Embeddings
-from .generation import GenerationMixin, decoding_step, static_cache_length
+from .generation import GenerationMixin, decoding_step
 from .inputs import key_padding_mask
 from .stack import TransformerStack
 
@@ -172,14 +172,8 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
             raise ValueError("config.decoder_start_token_id must be set to generate, got None")
         self._check_length("max_new_tokens (decoder positions)", max_new_tokens)
         encoded = self.encode(input_ids, attention_mask)
-        if compile:  # fixed shapes for a compiled graph
-            weight = self.embeddings.tokens.weight
-            cache = KVCache.static(self.config.decoder_layers, batch_size=input_ids.shape[0],
-                                   num_kv_heads=self.config.kv_heads, max_len=static_cache_length(1 + max_new_tokens),
-                                   head_dim=self.config.head_size, dtype=weight.dtype, device=weight.device,
-                                   cross_attention=True)
-        else:
-            cache = KVCache.dynamic(self.config.decoder_layers, cross_attention=True)
+        cache = self._generation_cache(self.config.decoder_layers, input_ids.shape[0], 1 + max_new_tokens, compile,
+                                       cross_attention=True)
         sequences = torch.full((input_ids.shape[0], 1), self.config.decoder_start_token_id,
                                dtype=torch.long, device=input_ids.device)
         logits = self.decode(sequences, encoded, attention_mask, cache=cache)[:, -1].float()

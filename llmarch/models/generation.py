@@ -28,6 +28,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from ..nn.cache import KVCache
 from ..nn.checks import check_bool, check_positive_int
 from ..nn.layout import use_decoding_layout
 from .sampling import check_sampling_args, select_next_token
@@ -134,6 +135,17 @@ class GenerationMixin:
         if not new_tokens:
             return sequences
         return torch.cat([sequences, torch.stack(new_tokens, dim=1)], dim=1)
+
+    def _generation_cache(self, num_layers: int, batch_size: int, tokens: int, compile: bool, *,
+                          cross_attention: bool = False) -> KVCache:
+        """A fresh KV cache for ``tokens`` positions: dynamic, or static (fixed shapes, in the
+        model's dtype and device, ``static_cache_length(tokens)`` slots) for a compiled step."""
+        if not compile:
+            return KVCache.dynamic(num_layers, cross_attention=cross_attention)
+        weight = self.embeddings.tokens.weight
+        return KVCache.static(num_layers, batch_size=batch_size, num_kv_heads=self.config.kv_heads,
+                              max_len=static_cache_length(tokens), head_dim=self.config.head_size,
+                              dtype=weight.dtype, device=weight.device, cross_attention=cross_attention)
 
     def stream(self, input_ids: Tensor, max_new_tokens: int, attention_mask: Tensor | None = None, *,
                do_sample: bool = False, temperature: float = 1.0, top_k: int | None = None,
