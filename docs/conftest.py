@@ -48,3 +48,17 @@ pytest_collect_file = Sybil(
     patterns=["*.md"],
     setup=_setup,
 ).pytest()
+
+
+def pytest_collection_modifyitems(items):
+    """The blocks of one page share a namespace and build on each other: whatever order a plugin
+    (pytest-randomly) gave the items, run each page's blocks in page order. Pages themselves may
+    still be shuffled among the other tests."""
+    pages: dict = {}
+    for item in items:
+        example = getattr(item, "example", None)
+        if example is not None:
+            pages.setdefault(item.parent, []).append(item)
+    in_page_order = {page: iter(sorted(blocks, key=lambda item: item.example.start))
+                     for page, blocks in pages.items()}
+    items[:] = [next(in_page_order[item.parent]) if item.parent in in_page_order else item for item in items]

@@ -3,6 +3,9 @@
 * ``device`` runs a test on ``"cpu"`` and, where ``torch.cuda.is_available()``, again on
   ``"cuda"`` -- so one CUDA run executes the same suite on a GPU.
 * Every test starts from the same random state (``torch.manual_seed(0)``, ``random.seed(0)``).
+* ``cpp_compiler``: skips a test that needs ``torch.compile`` on the CPU (inductor builds C++)
+  where no C++ compiler is installed -- a missing system component, named in the skip reason.
+  Any other failure of ``torch.compile`` fails the test.
 * Hypothesis: profile ``"ci"`` (default; no deadline, few examples, so the suite stays fast on
   2 cores) and ``"thorough"`` (select with ``HYPOTHESIS_PROFILE=thorough``).
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 
 import pytest
 import torch
@@ -41,3 +45,13 @@ def _fixed_seed():
     random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def cpp_compiler() -> str:
+    """The C++ compiler inductor looks for on the CPU ($CXX, else g++); skip, with the reason,
+    where none is installed."""
+    compiler = shutil.which(os.environ.get("CXX", "g++"))
+    if compiler is None:
+        pytest.skip("no C++ compiler for torch.compile's CPU backend: install g++ (or set CXX)")
+    return compiler

@@ -18,6 +18,7 @@ from llmarch.models.beam_search import beam_search
 
 transformers = pytest.importorskip("transformers")
 from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration  # noqa: E402
+from model_state import MIN_MARGIN, greedy_margin
 
 VOCAB = 40
 # (num_beams, length_penalty, early_stopping): every stopping rule with positive, zero and negative
@@ -118,6 +119,7 @@ def test_one_beam_is_greedy(t5_pair):
     _, ours = t5_pair
     src, mask = _source()
     greedy = ours.generate(src, 8, mask)  # both stop at config.eos_token_id, as Hugging Face
+    assert greedy_margin(ours, greedy, 1, input_ids=src, attention_mask=mask) > MIN_MARGIN
     beams = beam_search(ours, src, mask, num_beams=1, max_new_tokens=8)
     assert torch.equal(beams, greedy)
 

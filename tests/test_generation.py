@@ -9,6 +9,7 @@ import torch
 
 from llmarch import create_model
 from llmarch.models.sampling import process_logits, select_next_token
+from model_state import MIN_MARGIN, greedy_margin
 
 transformers = pytest.importorskip("transformers")
 
@@ -105,6 +106,7 @@ def test_left_padded_batch_equals_rows_generated_alone():
     together = model.generate(batch, 10, mask)
     for row, prompt in enumerate(prompts):
         alone = model.generate(prompt[None], 10)
+        assert greedy_margin(model, alone, len(prompt)) > MIN_MARGIN  # other shapes: no near-tie allowed
         assert torch.equal(together[row, 7:], alone[0, len(prompt):])
 
 

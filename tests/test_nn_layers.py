@@ -93,15 +93,19 @@ def test_relative_buckets_equal_t5(hf, bidirectional):
     assert torch.equal(ours, theirs)
 
 
-def test_rotary_equals_llama(hf):
-    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+@pytest.mark.parametrize("base", [10000.0, 500000.0])
+def test_rotary_equals_llama(hf, base):
+    """cos/sin from Hugging Face's own LlamaRotaryEmbedding (its inv_freq, not ours)."""
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
 
-    rope = RotaryEmbedding(16, base=10000.0)
+    config = LlamaConfig(hidden_size=64, num_attention_heads=4, rope_theta=base, max_position_embeddings=64)
+    hf_rope = LlamaRotaryEmbedding(config)
+    rope = RotaryEmbedding(16, base=base)
     q, k = torch.randn(2, 4, 5, 16), torch.randn(2, 2, 5, 16)
     positions = torch.tensor([[0, 1, 2, 3, 4], [7, 8, 9, 10, 11]])
-    freqs = positions[:, :, None].float() * rope.inv_freq
-    emb = torch.cat((freqs, freqs), dim=-1)
-    expected = apply_rotary_pos_emb(q, k, emb.cos(), emb.sin())
+    cos, sin = hf_rope(q, positions)
+    expected = apply_rotary_pos_emb(q, k, cos, sin)
     for ours, theirs in zip(rope(q, k, positions), expected):
         torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
 

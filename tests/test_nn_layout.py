@@ -1,6 +1,7 @@
 """use_decoding_layout changes strides only: values, tying, results and trainability stay."""
 
 import torch
+from model_state import MIN_MARGIN, greedy_margin
 from torch import nn
 
 from llmarch import create_model
@@ -33,8 +34,11 @@ def test_generation_is_unchanged_and_the_model_still_trains():
     model = _tiny_gpt()
     prompt = torch.tensor([[1, 2, 3, 4]])
     reference = model(prompt)
-    tokens = model.generate(prompt, max_new_tokens=5)  # switches the layout inside
+    tokens = model.generate(prompt, max_new_tokens=5)
+    assert greedy_margin(model, tokens, prompt.shape[1]) > MIN_MARGIN  # no near-tie: tokens comparable
+    model.prepare_for_decoding()  # the explicit, opt-in layout switch
     assert torch.allclose(model(prompt), reference, atol=1e-6)
+    assert torch.equal(model.generate(prompt, max_new_tokens=5), tokens)
     model.train()
     loss = model(tokens).logsumexp(-1).mean()  # parameters are not inference tensors
     loss.backward()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,15 +15,53 @@ from llmarch.training.span_corruption import random_spans_noise_mask, span_corru
 VOCAB = 1000
 
 
-@given(length=st.integers(2, 400), seed=st.integers(0, 2**31 - 1))
-def test_noise_mask_has_the_reference_counts(length, seed):
-    mask = random_spans_noise_mask(length, generator=torch.Generator().manual_seed(seed))
-    num_noise = min(max(round(length * 0.15), 1), length - 1)
-    num_spans = max(round(num_noise / 3), 1)
-    assert mask.shape == (length,) and int(mask.sum()) == num_noise
+def t5_reference_counts(length: int, noise_density: float, mean_noise_span_length: float) -> tuple[int, int]:
+    """Noise tokens and spans as T5's ``random_spans_noise_mask`` computes them
+    (google-research/text-to-text-transfer-transformer, t5/data/preprocessors.py), transcribed
+    to NumPy: TensorFlow float32 arithmetic, ``tf.round`` rounds halves to even (as ``np.round``).
+
+        length = tf.maximum(length, 2)
+        num_noise_tokens = to_int(tf.round(to_float(length) * noise_density))
+        num_noise_tokens = tf.minimum(tf.maximum(num_noise_tokens, 1), length - 1)
+        num_noise_spans = to_int(tf.round(to_float(num_noise_tokens) / mean_noise_span_length))
+        num_noise_spans = tf.maximum(num_noise_spans, 1)
+    """
+    length = max(length, 2)
+    tokens = int(np.round(np.float32(length) * np.float32(noise_density)))
+    tokens = min(max(tokens, 1), length - 1)
+    spans = int(np.round(np.float32(tokens) / np.float32(mean_noise_span_length)))
+    return tokens, max(spans, 1)
+
+
+def _counts(mask):
     starts = mask & ~torch.cat((mask.new_zeros(1), mask[:-1]))
-    assert int(starts.sum()) == num_spans
+    return int(mask.sum()), int(starts.sum())
+
+
+@given(length=st.integers(2, 2000), seed=st.integers(0, 2**31 - 1),
+       density=st.sampled_from([0.15, 0.3, 0.5, 0.05]), mean_span=st.sampled_from([3.0, 2.5, 1.0, 8.0]))
+def test_noise_mask_has_the_reference_counts(length, seed, density, mean_span):
+    mask = random_spans_noise_mask(length, density, mean_span, generator=torch.Generator().manual_seed(seed))
+    assert mask.shape == (length,)
+    assert _counts(mask) == t5_reference_counts(length, density, mean_span)
     assert not mask[0] and mask[-1]  # non-noise first, noise last (the reference interleaving)
+
+
+@pytest.mark.parametrize("length", [190, 350, 1310])  # float32 and float64 round differently here
+def test_counts_follow_the_reference_float32_rounding(length):
+    mask = random_spans_noise_mask(length, generator=torch.Generator().manual_seed(0))
+    assert _counts(mask) == t5_reference_counts(length, 0.15, 3.0)
+    assert _counts(mask)[0] == round(length * 0.15) + 1  # not Python's float64 round
+
+
+def test_published_outputs_of_the_reference():
+    """Masks printed by running T5's TensorFlow function (github.com/Birch-san/rand-play,
+    README): length 30 is always ``0...01111`` (4 noise tokens, one span, at the end); length
+    31 masks have 5 noise tokens in 2 spans."""
+    for seed in range(5):
+        g = torch.Generator().manual_seed(seed)
+        assert random_spans_noise_mask(30, generator=g).int().tolist() == [0] * 26 + [1] * 4
+        assert _counts(random_spans_noise_mask(31, generator=g)) == (5, 2)
 
 
 def test_mean_span_length_and_density_on_average():

@@ -32,7 +32,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..nn.checks import check_bool
-from ..nn.layout import use_decoding_layout
 
 __all__ = ["beam_search"]
 
@@ -104,7 +103,6 @@ def beam_search(model, input_ids: Tensor, attention_mask: Tensor | None = None, 
     input_ids = input_ids.repeat_interleave(num_beams, dim=0)
     if attention_mask is not None:
         attention_mask = attention_mask.repeat_interleave(num_beams, dim=0)
-    use_decoding_layout(model)
     start, logits, state = model._start_generation(input_ids, attention_mask, max_new_tokens, compile)
     prompt_len = cur_len = start.shape[1]
     max_length = prompt_len + max_new_tokens

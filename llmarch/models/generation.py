@@ -19,6 +19,10 @@ graph of fused kernels instead of some hundred eager operator calls, each with i
 dispatcher overhead. A graph needs fixed shapes, so the KV cache is then a ``StaticLayerCache``
 per layer whose length is rounded up by ``static_cache_length`` (nearby lengths share a graph).
 The first call compiles (seconds); the tokens are those of eager decoding.
+
+Generation never changes the model: parameters keep their values, dtype and strides. The CPU
+weight layout that speeds up one-row products (``llmarch.nn.layout``) is an explicit, opt-in
+call, ``model.prepare_for_decoding()``, like ``torch.compile`` or ``.to(torch.bfloat16)``.
 """
 
 from __future__ import annotations
@@ -147,6 +151,24 @@ class GenerationMixin:
                               max_len=static_cache_length(tokens), head_dim=self.config.head_size,
                               dtype=weight.dtype, device=weight.device, cross_attention=cross_attention)
 
+# --8<-- [start:prepare_for_decoding]
+    def prepare_for_decoding(self):
+        """Opt in to the CPU weight layout that makes one-token decoding faster; returns ``self``.
+
+        Stores every fp32 ``nn.Linear`` weight on the CPU column-major (``use_decoding_layout``):
+        the values, names, tying and state dict stay the same, only the strides change, so
+        results agree with the plain layout to rounding (different kernels sum in a different
+        order) and the model can still be trained. Whether it helps depends on the CPU and the
+        BLAS: measure with ``python -m llmarch bench generate``. ``generate`` never calls it.
+
+        >>> from llmarch import create_model
+        >>> model = create_model("gpt2", num_layers=1, d_model=32, num_heads=2, d_ff=64, vocab_size=50)
+        >>> model.lm_head.weight.stride(), model.prepare_for_decoding().lm_head.weight.stride()
+        ((32, 1), (1, 50))
+        """
+        return use_decoding_layout(self)
+# --8<-- [end:prepare_for_decoding]
+
     def stream(self, input_ids: Tensor, max_new_tokens: int, attention_mask: Tensor | None = None, *,
                do_sample: bool = False, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, eos_token_id: int | None = None, pad_token_id: int | None = None,
@@ -171,7 +193,6 @@ class GenerationMixin:
             eos_token_id = self.config.eos_token_id
         if pad_token_id is None:
             pad_token_id = eos_token_id
-        use_decoding_layout(self)  # one-row products: pick the faster weight layout (CPU)
         sequences, logits, state = self._start_generation(input_ids, attention_mask, max_new_tokens, compile)
         yield sequences
         unfinished = None if eos_token_id is None else torch.ones(

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from .checks import check_choice, check_probability
 from .feedforward import FeedForward
+from .inplace import output_is_private
 from .multihead import MultiHeadAttention
 from .norms import make_norm
 from .rotary import RotaryEmbedding
@@ -71,12 +72,18 @@ class TransformerBlock(nn.Module):
         self.ffn_norm = make_norm(norm, d_model, norm_eps, bias=bias)
         self.dropout = nn.Dropout(check_probability("dropout", dropout))
 
-    def _sublayer(self, x: Tensor, norm: nn.Module, fn) -> Tensor:
-        # The residual is added into the sub-layer's fresh output (add_) instead of a new tensor:
-        # one allocation fewer per sub-layer, and autograd-safe (nothing saves that output).
+    def _sublayer(self, x: Tensor, norm: nn.Module, sublayer: nn.Module, **kwargs) -> Tensor:
         if self.norm_position == "pre":
-            return self.dropout(fn(norm(x))).add_(x)
-        return norm(self.dropout(fn(x)).add_(x))
+            return self._add_residual(self.dropout(sublayer(norm(x), **kwargs)), x, sublayer)
+        return norm(self._add_residual(self.dropout(sublayer(x, **kwargs)), x, sublayer))
+
+    def _add_residual(self, out: Tensor, residual: Tensor, sublayer: nn.Module) -> Tensor:
+        # Added into the sub-layer's fresh output (add_) instead of a new tensor: one allocation
+        # fewer per sub-layer, and autograd-safe (nothing saves that output) -- unless a hook
+        # holds that output (llmarch.nn.inplace).
+        if output_is_private(sublayer, self.dropout):
+            return out.add_(residual)
+        return out + residual
 
     def forward(self, x: Tensor, *, mask: Tensor | None = None, is_causal: bool = False, cache=None,
                 bias: Tensor | None = None, position_ids: Tensor | None = None,
@@ -84,14 +91,14 @@ class TransformerBlock(nn.Module):
                 cross_cache=None, cross_bias: Tensor | None = None) -> Tensor:
         """Self-attention (``mask``/``is_causal``/``cache``/``bias``), then cross-attention to
         ``context`` (``context_mask``, ``cross_cache``, ``cross_bias``), then the feed-forward."""
-        x = self._sublayer(x, self.self_attn_norm, lambda h: self.self_attn(
-            h, mask=mask, is_causal=is_causal, cache=cache, bias=bias, position_ids=position_ids))
+        x = self._sublayer(x, self.self_attn_norm, self.self_attn, mask=mask, is_causal=is_causal, cache=cache,
+                           bias=bias, position_ids=position_ids)
         if self.cross_attn is not None:
             if context is None and not (cross_cache is not None and cross_cache.is_static_context):
                 raise ValueError("context (the encoder output) must be a tensor for a block with "
                                  "cross_attention=True, got None")
-            x = self._sublayer(x, self.cross_attn_norm, lambda h: self.cross_attn(
-                h, context, mask=context_mask, cache=cross_cache, bias=cross_bias))
+            x = self._sublayer(x, self.cross_attn_norm, self.cross_attn, context=context, mask=context_mask,
+                               cache=cross_cache, bias=cross_bias)
         elif context is not None:
             raise ValueError("context must be None for a block built with cross_attention=False, "
                              f"got a tensor of shape {tuple(context.shape)}")

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checks import check_choice, check_positive_int, check_probability
+from .inplace import output_is_private
 
 __all__ = ["FeedForward", "ACTIVATIONS"]
 
@@ -16,10 +17,11 @@ ACTIVATIONS = {
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2, T5 v1.1 ("gelu_new")
     "silu": F.silu,  # a.k.a. swish: SwiGLU in LLaMA
 }
-# The same functions overwriting their input. Without autograd (inference) the feed-forward
-# uses them: a fresh (tokens, d_ff) buffer per layer is the largest allocation of a forward
-# pass, and on the CPU its page faults cost more than the activation itself (BERT-base,
-# batch 8 x 128: about 5% of the forward, measured by ``python -m llmarch bench encoder``).
+# The same functions overwriting their input. Without autograd (inference), and when no hook
+# holds the projection's output (``llmarch.nn.inplace``), the feed-forward uses them: a fresh
+# (tokens, d_ff) buffer per layer is the largest allocation of a forward pass, and on the CPU
+# its page faults cost more than the activation itself (BERT-base, batch 8 x 128: about 5% of
+# the forward, measured by ``python -m llmarch bench encoder`` on a 2-core AMD EPYC).
 IN_PLACE_ACTIVATIONS = {
     "relu": torch.relu_,
     "gelu": torch.ops.aten.gelu_,
@@ -63,8 +65,10 @@ class FeedForward(nn.Module):
         self.dropout = nn.Dropout(check_probability("dropout", dropout))
 
     def forward(self, x: Tensor) -> Tensor:
-        hidden = self.gate_proj(x) if self.gate_proj is not None else self.up_proj(x)
-        if torch.is_grad_enabled() and hidden.requires_grad:  # autograd keeps the pre-activation
+        first = self.gate_proj if self.gate_proj is not None else self.up_proj
+        hidden = first(x)
+        # Autograd keeps the pre-activation, and a hook may hold it: then no in-place write.
+        if (torch.is_grad_enabled() and hidden.requires_grad) or not output_is_private(first):
             hidden = self.activation(hidden)
             if self.gate_proj is not None:
                 hidden = hidden * self.up_proj(x)

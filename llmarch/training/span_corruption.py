@@ -43,6 +43,12 @@ def _random_segmentation(num_items: int, num_segments: int, generator: torch.Gen
     return torch.bincount(segment_id, minlength=num_segments)
 
 
+def _float32(x: float) -> Tensor:
+    # The reference counts in TensorFlow float32 and rounds halves to even (tf.round, as
+    # torch.round). float64 gives other counts: 190 * 0.15 is 28.5 -> 28 there, 28.500002 -> 29 here.
+    return torch.tensor(x, dtype=torch.float32)
+
+
 # --8<-- [start:noise_mask]
 def random_spans_noise_mask(length: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0, *,
                             generator: torch.Generator | None = None) -> Tensor:
@@ -62,8 +68,9 @@ def random_spans_noise_mask(length: int, noise_density: float = 0.15, mean_noise
     if not mean_noise_span_length >= 1.0:
         raise ValueError(f"mean_noise_span_length must be >= 1, got {mean_noise_span_length}")
     original_length, length = length, max(length, 2)
-    num_noise = min(max(int(round(length * noise_density)), 1), length - 1)
-    num_spans = max(int(round(num_noise / mean_noise_span_length)), 1)
+    num_noise = int(torch.round(_float32(length) * _float32(noise_density)))
+    num_noise = min(max(num_noise, 1), length - 1)
+    num_spans = max(int(torch.round(_float32(num_noise) / _float32(mean_noise_span_length))), 1)
     noise_lengths = _random_segmentation(num_noise, num_spans, generator)
     keep_lengths = _random_segmentation(length - num_noise, num_spans, generator)
     interleaved = torch.stack((keep_lengths, noise_lengths), dim=1).reshape(-1)  # keep, noise, keep, ...
