@@ -171,7 +171,7 @@ def test_dropout_off_in_eval_and_seeded_in_training(device):
     first = mha(x, is_causal=True)
     torch.manual_seed(3)
     second = mha(x, is_causal=True)
-    torch.testing.assert_close(first, second, atol=0, rtol=0)
+    assert torch.equal(first, second)  # the same call repeated with the same seed: bit for bit
     assert not torch.allclose(first, mha(x, is_causal=True))
     assert not torch.allclose(first, plain(x, is_causal=True))
 
