@@ -69,7 +69,8 @@ def test_save_pretrained_is_read_by_hugging_face(tmp_path, cls_name):
     with torch.no_grad():
         out = ours(ids, attention_mask=mask, token_type_ids=types)
         ref = hf(input_ids=ids, attention_mask=mask, token_type_ids=types)
-        torch.testing.assert_close(again(ids, attention_mask=mask, token_type_ids=types), out, atol=0, rtol=0)
+        # Two models with equal weights: buffers at other addresses may take other kernel paths.
+        torch.testing.assert_close(again(ids, attention_mask=mask, token_type_ids=types), out, atol=1e-6, rtol=0)
     ref = ref.last_hidden_state if cls_name == "BertModel" else ref.logits
     torch.testing.assert_close(out, ref, atol=ATOL, rtol=0)
 

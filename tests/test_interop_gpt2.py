@@ -120,9 +120,11 @@ def test_pytorch_model_bin_and_unprefixed_keys(gpt2_pair, tmp_path):
     torch.save(state, tmp_path / "pytorch_model.bin")
     (tmp_path / "config.json").write_text((path / "config.json").read_text())
     loaded = llmarch.from_pretrained(tmp_path)
+    for (name, a), (_, b) in zip(loaded.state_dict().items(), ours.state_dict().items()):
+        assert torch.equal(a, b) and a.stride() == b.stride(), name  # the same weights, stored alike
     ids = torch.randint(0, VOCAB, (1, 8))
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(ids), ours(ids), atol=0, rtol=0)
+    with torch.no_grad():  # two models: buffers at other addresses may take other kernel paths
+        torch.testing.assert_close(loaded(ids), ours(ids), atol=1e-6, rtol=0)
 
 
 def test_round_trip_and_hf_reads_our_export(gpt2_pair, tmp_path):
@@ -135,7 +137,7 @@ def test_round_trip_and_hf_reads_our_export(gpt2_pair, tmp_path):
     hf_again = GPT2LMHeadModel.from_pretrained(tmp_path).eval()
     ids = torch.randint(0, VOCAB, (2, 10))
     with torch.no_grad():
-        torch.testing.assert_close(hf_again(ids).logits, hf(ids).logits, atol=0, rtol=0)
+        torch.testing.assert_close(hf_again(ids).logits, hf(ids).logits, atol=1e-6, rtol=0)
     saved = read_weights(tmp_path)
     assert set(saved) == set(read_weights(_save(hf, tmp_path / "hf")))  # the same key set as HF writes
 
@@ -150,7 +152,7 @@ def test_untied_head_round_trip(tmp_path):
     llmarch.save_pretrained(ours, tmp_path / "b", model_type="gpt2")
     with torch.no_grad():
         torch.testing.assert_close(GPT2LMHeadModel.from_pretrained(tmp_path / "b")(ids).logits, hf(ids).logits,
-                                   atol=0, rtol=0)
+                                   atol=1e-6, rtol=0)
 
 
 def test_gpt1_round_trip(tmp_path):

@@ -148,12 +148,45 @@ def test_mismatched_checkpoint_lists_the_keys(t5_pair, tmp_path):
 
 def test_tied_head_is_the_shared_embedding():
     config, _ = llmarch.interop.t5.config_from_hf({**SMALL, "feed_forward_proj": "relu"})
-    shared, stored_copy = torch.zeros(1), torch.ones(1)
-    state = state_dict_from_hf({"shared.weight": shared, "lm_head.weight": stored_copy,
-                                "encoder.embed_tokens.weight": torch.zeros(1)}, config)
+    shared = torch.randn(3, 2)
+    state = state_dict_from_hf({"shared.weight": shared, "lm_head.weight": shared.clone(),
+                                "encoder.embed_tokens.weight": shared.clone(),
+                                "decoder.embed_tokens.weight": shared.clone()}, config)
     assert sorted(state) == ["embeddings.tokens.weight", "lm_head.weight"]
-    assert state["lm_head.weight"] is shared  # tied: the copy is ignored, the head is `shared`
+    assert state["lm_head.weight"] is shared  # tied: the equal copies are dropped, the head is `shared`
     assert list(llmarch.interop.t5.state_dict_to_hf(state, config)) == ["shared.weight"]
+
+
+@pytest.mark.parametrize("copy", ["lm_head.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"])
+def test_a_tied_copy_that_differs_is_refused(copy):
+    config, _ = llmarch.interop.t5.config_from_hf({**SMALL, "feed_forward_proj": "relu"})
+    shared = torch.zeros(3, 2)
+    with pytest.raises(ValueError, match=rf"checkpoint key '{copy}' must equal 'shared.weight' \(they are tied\), "
+                                         r"but it differs: largest difference 0.5"):
+        state_dict_from_hf({"shared.weight": shared, copy: shared + 0.5}, config)
+
+
+def test_an_untied_head_is_kept_but_embedding_copies_are_still_checked():
+    config, _ = llmarch.interop.t5.config_from_hf({**SMALL, "feed_forward_proj": "gated-gelu",
+                                                   "tie_word_embeddings": False})
+    shared, head = torch.zeros(3, 2), torch.ones(3, 2)
+    state = state_dict_from_hf({"shared.weight": shared, "lm_head.weight": head}, config)
+    assert state["lm_head.weight"] is head and state["embeddings.tokens.weight"] is shared
+    with pytest.raises(ValueError, match="'decoder.embed_tokens.weight' must equal 'shared.weight'"):
+        state_dict_from_hf({"shared.weight": shared, "decoder.embed_tokens.weight": head}, config)
+
+
+def test_export_refuses_keys_without_a_t5_name(tmp_path):
+    model = llmarch.create_model("t5-small", num_layers=1, d_model=32, head_dim=8, num_heads=4, d_ff=64,
+                                 vocab_size=VOCAB)
+    state = dict(model.state_dict(), **{"decoder.extra.weight": torch.zeros(1), "adapter.bias": torch.zeros(1)})
+    with pytest.raises(ValueError, match=r"no Hugging Face T5 name for llmarch key\(s\) "
+                                         r"\['adapter.bias', 'decoder.extra.weight'\]"):
+        llmarch.interop.t5.state_dict_to_hf(state, model.config)
+    model.register_buffer("stray", torch.zeros(1))  # a persistent buffer is a key of the state dict too
+    with pytest.raises(ValueError, match=r"\['stray'\]"):
+        llmarch.save_pretrained(model, tmp_path, model_type="t5")
+    assert not (tmp_path / "config.json").exists()  # nothing half-written
 
 
 def test_t5_small_preset_has_hugging_face_parameter_count():

@@ -25,6 +25,8 @@ from torch import Tensor
 from ..models.config import ModelConfig
 from ..models.encoder_heads import EncoderOnlyForMaskedLM, EncoderOnlyForSequenceClassification
 from ..models.encoder_only import EncoderOnly
+from .checkpoint import drop_tied_copy
+from .config_json import ConfigJson
 
 __all__ = ["config_from_hf", "config_to_hf", "state_dict_from_hf", "state_dict_to_hf"]
 
@@ -64,35 +66,42 @@ def config_from_hf(hf_config: dict):
     """``(ModelConfig, model class)`` for a Hugging Face ``BertConfig`` dict.
 
     Raises:
-        ValueError: for an architecture, activation or position type this converter does not
-            implement (naming the value found).
+        ValueError / TypeError: naming the ``config.json`` field, for a value of the wrong type
+            or an architecture, activation or position type this converter does not implement.
+
+    >>> config, cls = config_from_hf({"vocab_size": 99, "hidden_size": 32, "num_hidden_layers": 2,
+    ...                               "num_attention_heads": 4, "intermediate_size": 37})
+    >>> config.norm_position, config.pooler, cls.__name__
+    ('post', True, 'EncoderOnly')
     """
-    arch = (hf_config.get("architectures") or ["BertModel"])[0]
+    cfg = ConfigJson(hf_config)
+    architectures = hf_config.get("architectures") or ["BertModel"]
+    if not isinstance(architectures, list):
+        raise TypeError(f"config.json architectures must be a list, got {type(architectures).__name__}")
+    arch = architectures[0]
     if arch not in _ARCHITECTURES:
         raise ValueError(f"config.json architectures[0] must be one of {', '.join(_ARCHITECTURES)}, got {arch!r}")
-    act = hf_config.get("hidden_act", "gelu")
-    if act not in _ACTIVATIONS:
-        raise ValueError(f"config.json hidden_act must be one of {', '.join(_ACTIVATIONS)}, got {act!r}")
-    position = hf_config.get("position_embedding_type", "absolute")
-    if position != "absolute":
-        raise ValueError(f"config.json position_embedding_type must be 'absolute', got {position!r}")
-    if hf_config.get("is_decoder") or hf_config.get("add_cross_attention"):
+    act = cfg.str("hidden_act", "gelu", choices=tuple(_ACTIVATIONS))
+    cfg.str("position_embedding_type", "absolute", choices=("absolute",))
+    if cfg.bool("is_decoder", False) or cfg.bool("add_cross_attention", False):
         raise ValueError("config.json describes a BERT decoder (is_decoder/add_cross_attention); "
                          "only the encoder is supported")
-    dropout = hf_config.get("hidden_dropout_prob", 0.1)
     config = ModelConfig(
-        architecture="encoder_only", vocab_size=hf_config["vocab_size"], d_model=hf_config["hidden_size"],
-        num_layers=hf_config["num_hidden_layers"], num_heads=hf_config["num_attention_heads"],
-        d_ff=hf_config["intermediate_size"], max_positions=hf_config.get("max_position_embeddings", 512),
-        position="learned", norm_position="post", norm_eps=hf_config.get("layer_norm_eps", 1e-12),
-        activation=_ACTIVATIONS[act], dropout=dropout,
-        attention_dropout=hf_config.get("attention_probs_dropout_prob", 0.1),
-        tie_embeddings=hf_config.get("tie_word_embeddings", True), embedding_norm=True,
-        type_vocab_size=hf_config.get("type_vocab_size", 2), pooler=arch != "BertForMaskedLM",
-        pad_token_id=hf_config.get("pad_token_id", 0))
+        architecture="encoder_only", vocab_size=cfg.int("vocab_size"), d_model=cfg.int("hidden_size"),
+        num_layers=cfg.int("num_hidden_layers"), num_heads=cfg.int("num_attention_heads"),
+        d_ff=cfg.int("intermediate_size"), max_positions=cfg.int("max_position_embeddings", 512),
+        position="learned", norm_position="post", norm_eps=cfg.float("layer_norm_eps", 1e-12),
+        activation=_ACTIVATIONS[act], dropout=cfg.float("hidden_dropout_prob", 0.1),
+        attention_dropout=cfg.float("attention_probs_dropout_prob", 0.1),
+        tie_embeddings=cfg.bool("tie_word_embeddings", True), embedding_norm=True,
+        type_vocab_size=cfg.int("type_vocab_size", 2), pooler=arch != "BertForMaskedLM",
+        pad_token_id=cfg.token_id("pad_token_id") if "pad_token_id" in hf_config else 0)
     model_class = _ARCHITECTURES[arch]
     if model_class is EncoderOnlyForSequenceClassification:
-        num_labels = hf_config.get("num_labels") or len(hf_config.get("id2label") or {}) or 2
+        labels = hf_config.get("id2label") or {}
+        if not isinstance(labels, dict):
+            raise TypeError(f"config.json id2label must be an object, got {type(labels).__name__}")
+        num_labels = cfg.int("num_labels", None, optional=True) or len(labels) or 2
         model_class = functools.partial(EncoderOnlyForSequenceClassification, num_labels=num_labels)
     return config, model_class
 
@@ -135,18 +144,6 @@ def _hf_to_ours(key: str) -> str:
     return _rename(key, _EMBEDDINGS) or key
 
 
-def _drop_duplicate(state: dict, key: str, original_key: str) -> None:
-    """Remove ``key``, a stored copy of the tied tensor ``original_key``, after checking they
-    are equal; if only the copy is stored it takes the original's name."""
-    if key not in state:
-        return
-    copy = state.pop(key)
-    if original_key not in state:
-        state[original_key] = copy
-    elif copy.shape != state[original_key].shape or not torch.equal(copy, state[original_key]):
-        raise ValueError(f"checkpoint key {key!r} must equal {original_key!r} (they are tied), but it differs")
-
-
 def state_dict_from_hf(hf_state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
     """Rename a Hugging Face BERT state dict to llmarch names.
 
@@ -162,9 +159,9 @@ def state_dict_from_hf(hf_state: dict[str, Tensor], config: ModelConfig) -> dict
     positions = state.pop("embeddings.position_ids", None)
     if positions is not None and not torch.equal(positions.reshape(-1), torch.arange(positions.numel())):
         raise ValueError("checkpoint key 'embeddings.position_ids' must be 0 .. n-1, got other values")
-    _drop_duplicate(state, "cls.predictions.decoder.bias", "cls.predictions.bias")
+    drop_tied_copy(state, "cls.predictions.decoder.bias", "cls.predictions.bias")
     if config.tie_embeddings:
-        _drop_duplicate(state, "cls.predictions.decoder.weight", "embeddings.word_embeddings.weight")
+        drop_tied_copy(state, "cls.predictions.decoder.weight", "embeddings.word_embeddings.weight")
     has_head = any(k.startswith(("cls.", "classifier.")) for k in state)
     out = {}
     for key, value in state.items():

@@ -9,8 +9,11 @@ Three facts about the original OpenAI checkpoints decide the mapping:
   final LayerNorm; GPT-2 names them ``wte`` / ``wpe`` and ends with ``ln_f``.
 
 Keys may carry the ``transformer.`` prefix (``*LMHeadModel``) or not (the base model); a tied
-``lm_head.weight`` is optional. Anything else is passed through under its own name, so the
-strict loader lists it as unexpected.
+``lm_head.weight`` is optional, and checked equal to the token embeddings when stored. Older
+checkpoints also store each layer's causal-mask buffers ``attn.bias`` (a lower-triangular matrix
+of ones) and ``attn.masked_bias`` (the fill value); they are checked and dropped, as Hugging Face
+ignores them. Anything else is passed through under its own name, so the strict loader lists it
+as unexpected; on export a parameter with no GPT-2 / GPT-1 name is refused.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from torch import Tensor
 
 from ..models.config import ModelConfig
 from ..models.decoder_only import DecoderOnlyLM
+from .checkpoint import drop_tied_copy
+from .config_json import ConfigJson
 
 __all__ = ["config_from_hf", "config_to_hf", "state_dict_from_hf", "state_dict_to_hf"]
 
@@ -41,6 +46,7 @@ _TOP = {
     "openai-gpt": {"tokens_embed": "embeddings.tokens", "positions_embed": "embeddings.positions"},
 }
 _LAYER_KEY = re.compile(r"h\.(\d+)\.(.+)\.(weight|bias)$")
+_MASK_BUFFER = re.compile(r"h\.\d+\.attn\.(bias|masked_bias)")  # old checkpoints' causal-mask buffers
 
 
 def _model_type(config: ModelConfig) -> str:
@@ -55,31 +61,38 @@ def _check_supported(name: str, value, allowed) -> None:
 def config_from_hf(hf: dict) -> tuple[ModelConfig, type]:
     """A ``ModelConfig`` from a GPT-2 / GPT-1 ``config.json`` dict, and ``DecoderOnlyLM``.
 
+    Raises:
+        ValueError / TypeError: naming the ``config.json`` field, for a value of the wrong type
+            or one this converter does not implement.
+
     >>> config, cls = config_from_hf({"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4,
     ...                                "vocab_size": 100, "n_positions": 32})
     >>> config.d_ff, config.activation, cls.__name__
     (256, 'gelu_tanh', 'DecoderOnlyLM')
     """
-    model_type = hf.get("model_type", "gpt2")
-    _check_supported("model_type", model_type, _TOP)
+    cfg = ConfigJson(hf)
+    model_type = cfg.str("model_type", "gpt2", choices=tuple(_TOP))
     gpt2 = model_type == "gpt2"
     activations = _GPT2_ACTIVATIONS if gpt2 else _GPT1_ACTIVATIONS
-    activation = hf.get("activation_function" if gpt2 else "afn", "gelu_new" if gpt2 else "gelu")
-    _check_supported("activation_function" if gpt2 else "afn", activation, activations)
+    activation = cfg.str("activation_function" if gpt2 else "afn", "gelu_new" if gpt2 else "gelu",
+                         choices=tuple(activations))
     if gpt2:
-        _check_supported("scale_attn_by_inverse_layer_idx", hf.get("scale_attn_by_inverse_layer_idx", False), (False,))
-        _check_supported("add_cross_attention", hf.get("add_cross_attention", False), (False,))
-    d_model = hf.get("n_embd", 768)
+        _check_supported("scale_attn_by_inverse_layer_idx", cfg.bool("scale_attn_by_inverse_layer_idx", False),
+                         (False,))
+        _check_supported("add_cross_attention", cfg.bool("add_cross_attention", False), (False,))
+    d_model = cfg.int("n_embd", 768)
     config = ModelConfig(
-        architecture="decoder_only", vocab_size=hf.get("vocab_size", 50257 if gpt2 else 40478), d_model=d_model,
-        num_layers=hf.get("n_layer", 12), num_heads=hf.get("n_head", 12),
-        d_ff=hf.get("n_inner") or 4 * d_model, max_positions=hf.get("n_positions", 1024 if gpt2 else 512),
+        architecture="decoder_only", vocab_size=cfg.int("vocab_size", 50257 if gpt2 else 40478), d_model=d_model,
+        num_layers=cfg.int("n_layer", 12), num_heads=cfg.int("n_head", 12),
+        d_ff=cfg.int("n_inner", None, optional=True) or 4 * d_model,
+        max_positions=cfg.int("n_positions", 1024 if gpt2 else 512),
         position="learned", norm="layernorm", norm_position="pre" if gpt2 else "post",
-        norm_eps=hf.get("layer_norm_epsilon", 1e-5), activation=activations[activation],
-        dropout=hf.get("resid_pdrop", 0.1), attention_dropout=hf.get("attn_pdrop", 0.1),
-        tie_embeddings=hf.get("tie_word_embeddings", True),
-        attention_scale=None if hf.get("scale_attn_weights", True) else 1.0,
-        pad_token_id=hf.get("pad_token_id"), bos_token_id=hf.get("bos_token_id"), eos_token_id=hf.get("eos_token_id"))
+        norm_eps=cfg.float("layer_norm_epsilon", 1e-5), activation=activations[activation],
+        dropout=cfg.float("resid_pdrop", 0.1), attention_dropout=cfg.float("attn_pdrop", 0.1),
+        tie_embeddings=cfg.bool("tie_word_embeddings", True),
+        attention_scale=None if cfg.bool("scale_attn_weights", True) else 1.0,
+        pad_token_id=cfg.token_id("pad_token_id"), bos_token_id=cfg.token_id("bos_token_id"),
+        eos_token_id=cfg.token_id("eos_token_id"))
     return config, DecoderOnlyLM
 
 
@@ -90,12 +103,13 @@ def config_to_hf(model: DecoderOnlyLM) -> dict:
         ValueError: if the model uses something these formats cannot express (RoPE, RMSNorm,
             gated FFN, GQA, no biases, a separate head size, an embedding or output scale).
     """
-    c = model.config
+    c = model.config.expect_architecture("decoder_only")
     unsupported = {"position": (c.position, "learned"), "norm": (c.norm, "layernorm"), "gated": (c.gated, False),
                    "num_kv_heads": (c.kv_heads, c.num_heads), "bias": (c.bias, True),
                    "head_dim": (c.head_size, c.d_model // c.num_heads), "embedding_scale": (c.embedding_scale, None),
                    "output_scale": (c.output_scale, None), "attention_scale": (c.attention_scale, None),
-                   "embedding_norm": (c.embedding_norm, False), "type_vocab_size": (c.type_vocab_size, 0)}
+                   "embedding_norm": (c.embedding_norm, False), "type_vocab_size": (c.type_vocab_size, 0),
+                   "activation_dropout": (c.activation_dropout, 0.0)}
     for name, (value, needed) in unsupported.items():
         if value != needed and not (name == "attention_scale" and value == 1.0):
             raise ValueError(f"GPT-2/GPT-1 checkpoints need config.{name}={needed!r}, got {value!r}")
@@ -128,6 +142,9 @@ def state_dict_from_hf(hf_state: dict[str, Tensor], config: ModelConfig) -> dict
     state: dict[str, Tensor] = {}
     for key, value in hf_state.items():
         key = key.removeprefix("transformer.")
+        if _MASK_BUFFER.fullmatch(key):
+            _check_mask_buffer(key, value)  # not a parameter: checked, then dropped
+            continue
         module, _, kind = key.rpartition(".")
         match = _LAYER_KEY.match(key)
         if module in top:
@@ -143,10 +160,27 @@ def state_dict_from_hf(hf_state: dict[str, Tensor], config: ModelConfig) -> dict
             state[f"decoder.layers.{match[1]}.{_LAYER[match[2]]}.{kind}"] = value.t().contiguous() if conv else value
         else:
             state[key] = value  # unknown: reported as unexpected by the strict loader
-    if config.tie_embeddings and "embeddings.tokens.weight" in state:
-        state.setdefault("lm_head.weight", state["embeddings.tokens.weight"])
+    if config.tie_embeddings:  # a stored head must equal the embeddings; then both share one tensor
+        drop_tied_copy(state, "lm_head.weight", "embeddings.tokens.weight")
+        if "embeddings.tokens.weight" in state:
+            state["lm_head.weight"] = state["embeddings.tokens.weight"]
     return state
 # --8<-- [end:from_hf]
+
+
+def _check_mask_buffer(key: str, value: Tensor) -> None:
+    """``attn.bias`` must be the causal mask ``tril(ones)`` ``(1, 1, n, n)``, ``attn.masked_bias``
+    one number: anything else is not the buffer these names held, and is refused."""
+    if key.endswith("masked_bias"):
+        ok = value.numel() == 1
+    else:
+        n = value.shape[-1] if value.ndim == 4 else -1
+        causal = torch.ones(n, n).tril()[None, None] if n > 0 else None
+        ok = value.shape == (1, 1, n, n) and torch.equal(value.float(), causal)
+    if not ok:
+        raise ValueError(f"checkpoint key {key!r} must be GPT-2's causal-mask buffer (attn.bias: lower-triangular "
+                         f"ones of shape (1, 1, n, n); attn.masked_bias: one number), got shape {tuple(value.shape)} "
+                         "with other values")
 
 
 def state_dict_to_hf(state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:

@@ -22,24 +22,33 @@ The head: T5 v1.0 ties it to ``shared`` and scales the decoder output by ``d_mod
 v1.1 checkpoints say ``tie_word_embeddings: false`` and have their own ``lm_head`` without
 the scale. Transformers 5.x always ties the weights and records the scale as
 ``scale_decoder_outputs``; both spellings are understood here.
+
+As strict as the GPT-2 and BERT converters: the stored copies of tied tensors
+(``encoder.embed_tokens`` / ``decoder.embed_tokens``, and ``lm_head`` when tied) are checked
+equal to ``shared`` before they are dropped; the one key Hugging Face itself ignores on load,
+``decoder.block.0.layer.1.EncDecAttention.relative_attention_bias`` (cross-attention has no
+position bias; some old checkpoints store one), is dropped; any other unknown key is listed
+by the strict loader, and on export a parameter with no T5 name is refused.
 """
 
 from __future__ import annotations
 
-import re
+import math
 
 from torch import Tensor
 
 from ..models.config import ModelConfig
 from ..models.encoder_decoder import EncoderDecoderLM
+from .checkpoint import drop_tied_copy
+from .config_json import ConfigJson
 
 __all__ = ["config_from_hf", "config_to_hf", "state_dict_from_hf", "state_dict_to_hf"]
 
 _ATTN = {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "out_proj"}
 _FFN = {"wi": "up_proj", "wi_0": "gate_proj", "wi_1": "up_proj", "wo": "down_proj"}
-# HF keys that hold copies of tied weights, or a bias HF itself never uses
-_IGNORED = re.compile(r"(encoder|decoder)\.embed_tokens\.weight|"
-                      r"decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attention_bias\.weight")
+# a bias Hugging Face itself never uses (its T5 models list it in _keys_to_ignore_on_load_unexpected)
+_UNUSED = "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"
+_ACTIVATIONS = ("relu", "gelu", "gelu_new", "gelu_pytorch_tanh", "silu")
 
 
 def config_from_hf(hf: dict) -> tuple[ModelConfig, type]:
@@ -51,36 +60,62 @@ def config_from_hf(hf: dict) -> tuple[ModelConfig, type]:
     >>> config.activation, config.gated, config.tie_embeddings, config.output_scale, cls.__name__
     ('gelu_tanh', True, False, None, 'EncoderDecoderLM')
     """
-    projection = hf.get("feed_forward_proj", "relu")
+    cfg = ConfigJson(hf)
+    projection = cfg.str("feed_forward_proj", "relu",
+                         choices=_ACTIVATIONS + tuple(f"gated-{a}" for a in _ACTIVATIONS))
     gated = projection.startswith("gated-")
-    activation = projection.split("-")[-1]
-    activation = {"gelu": "gelu_tanh" if gated else "gelu", "gelu_new": "gelu_tanh"}.get(activation, activation)
-    tied = hf.get("tie_word_embeddings", True)
-    scaled = hf.get("scale_decoder_outputs", tied)
-    dropout = float(hf.get("dropout_rate", 0.1))
+    activation = projection.split("-", 1)[-1] if gated else projection
+    activation = {"gelu": "gelu_tanh" if gated else "gelu", "gelu_new": "gelu_tanh",
+                  "gelu_pytorch_tanh": "gelu_tanh"}.get(activation, activation)
+    tied = cfg.bool("tie_word_embeddings", True)
+    scaled = cfg.bool("scale_decoder_outputs", tied)
+    dropout = cfg.float("dropout_rate", 0.1)
+    d_model, num_heads, num_layers = cfg.int("d_model"), cfg.int("num_heads"), cfg.int("num_layers")
+    pad = cfg.token_id("pad_token_id") if "pad_token_id" in hf else 0
+    start = cfg.token_id("decoder_start_token_id") if "decoder_start_token_id" in hf else pad
     config = ModelConfig(
-        architecture="encoder_decoder", vocab_size=hf["vocab_size"], d_model=hf["d_model"],
-        num_layers=hf["num_layers"], num_decoder_layers=hf.get("num_decoder_layers") or hf["num_layers"],
-        num_heads=hf["num_heads"], head_dim=hf.get("d_kv", hf["d_model"] // hf["num_heads"]), d_ff=hf["d_ff"],
+        architecture="encoder_decoder", vocab_size=cfg.int("vocab_size"), d_model=d_model,
+        num_layers=num_layers, num_decoder_layers=cfg.int("num_decoder_layers", None, optional=True) or num_layers,
+        num_heads=num_heads, head_dim=cfg.int("d_kv", None), d_ff=cfg.int("d_ff"),
         max_positions=None, position="t5_relative", norm="rmsnorm", norm_position="pre",
-        norm_eps=hf.get("layer_norm_epsilon", 1e-6), activation=activation, gated=gated, bias=False,
+        norm_eps=cfg.float("layer_norm_epsilon", 1e-6), activation=activation, gated=gated, bias=False,
         dropout=dropout, attention_dropout=dropout, activation_dropout=dropout, tie_embeddings=tied,
-        output_scale=hf["d_model"] ** -0.5 if scaled else None, attention_scale=1.0,
-        relative_buckets=hf.get("relative_attention_num_buckets", 32),
-        relative_max_distance=hf.get("relative_attention_max_distance", 128),
-        pad_token_id=hf.get("pad_token_id", 0), eos_token_id=hf.get("eos_token_id", 1),
-        decoder_start_token_id=hf.get("decoder_start_token_id", hf.get("pad_token_id", 0)),
+        output_scale=d_model ** -0.5 if scaled else None, attention_scale=1.0,
+        relative_buckets=cfg.int("relative_attention_num_buckets", 32),
+        relative_max_distance=cfg.int("relative_attention_max_distance", 128),
+        pad_token_id=pad, eos_token_id=cfg.token_id("eos_token_id") if "eos_token_id" in hf else 1,
+        decoder_start_token_id=start,
     )
     return config, EncoderDecoderLM
 
 
 def config_to_hf(model: EncoderDecoderLM) -> dict:
-    """The Hugging Face ``config.json`` dict of ``model`` (a T5-style ``EncoderDecoderLM``)."""
-    c = model.config
+    """The Hugging Face ``config.json`` dict of ``model`` (a T5-style ``EncoderDecoderLM``).
+
+    Raises:
+        ValueError: naming the field, if the model uses something T5 cannot express (other
+            positions or norms, biases, GQA, an embedding scale, an output scale other than
+            ``d_model ** -0.5``, dropout rates that differ -- T5 has one ``dropout_rate``).
+    """
+    c = model.config.expect_architecture("encoder_decoder")
     if c.position != "t5_relative" or c.norm != "rmsnorm" or c.norm_position != "pre" or c.bias:
         raise ValueError("only T5-style models (t5_relative positions, pre-LN RMSNorm, no biases) can be saved "
                          f"as model_type 't5', got position={c.position!r}, norm={c.norm!r}, "
                          f"norm_position={c.norm_position!r}, bias={c.bias}")
+    needed = {"num_kv_heads": (c.kv_heads, c.num_heads), "embedding_scale": (c.embedding_scale, None),
+              "attention_scale": (c.attention_scale, 1.0), "embedding_norm": (c.embedding_norm, False),
+              "type_vocab_size": (c.type_vocab_size, 0), "attention_dropout": (c.attention_dropout, c.dropout),
+              "activation_dropout": (c.activation_dropout, c.dropout)}
+    if c.output_scale is not None:
+        needed["output_scale"] = (c.output_scale, c.d_model ** -0.5)
+    for name, (value, wanted) in needed.items():
+        if value != wanted and not (isinstance(value, float) and isinstance(wanted, float)
+                                    and math.isclose(value, wanted, rel_tol=1e-9)):
+            raise ValueError(f"T5 checkpoints need config.{name}={wanted!r}, got {value!r}")
+    if c.activation not in ("relu", "gelu", "gelu_tanh", "silu") or (c.gated and c.activation == "gelu"):
+        raise ValueError("T5 checkpoints need activation in ['gelu', 'gelu_tanh', 'relu', 'silu'] (gated: not "
+                         f"'gelu', which Hugging Face reads as 'gated-gelu' = gelu_tanh), got {c.activation!r}"
+                         f"{' with gated=True' if c.gated else ''}")
     activation = {"gelu_tanh": "gelu_new"}.get(c.activation, c.activation)
     return {
         "model_type": "t5", "architectures": ["T5ForConditionalGeneration"], "is_encoder_decoder": True,
@@ -123,22 +158,35 @@ def state_dict_from_hf(hf_state: dict[str, Tensor], config: ModelConfig) -> dict
     """Rename a Hugging Face T5 state dict to llmarch names.
 
     Keys this mapping does not know are passed through unchanged, so the strict loader lists
-    them as unexpected; a tied head's ``lm_head.weight`` (a copy of ``shared``, often not
-    stored) is taken from ``shared``.
+    them as unexpected. The stored copies of ``shared`` (``encoder.embed_tokens``,
+    ``decoder.embed_tokens``, and ``lm_head`` when tied) must equal it; a tied head is then
+    ``shared`` itself.
+
+    Raises:
+        ValueError: naming both keys, if a stored copy of a tied tensor differs from ``shared``.
     """
+    state = dict(hf_state)
+    state.pop(_UNUSED, None)
+    copies = ["encoder.embed_tokens.weight", "decoder.embed_tokens.weight"]
+    for key in copies + (["lm_head.weight"] if config.tie_embeddings else []):
+        drop_tied_copy(state, key, "shared.weight")
     rename = {f"{hf}.weight": f"{ours}.weight" for ours, hf in _layer_names(config)}
-    state = {}
-    for key, value in hf_state.items():
-        if _IGNORED.fullmatch(key) or (key == "lm_head.weight" and config.tie_embeddings):
-            continue
-        state[rename.get(key, key)] = value
+    state = {rename.get(key, key): value for key, value in state.items()}
     if config.tie_embeddings and "embeddings.tokens.weight" in state:
         state["lm_head.weight"] = state["embeddings.tokens.weight"]
     return state
 
 
 def state_dict_to_hf(state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
-    """Rename an llmarch state dict to Hugging Face T5 names (``shared`` stored once)."""
+    """Rename an llmarch state dict to Hugging Face T5 names (``shared`` stored once).
+
+    Raises:
+        ValueError: for a key with no T5 name (listing every such key).
+    """
     rename = {f"{ours}.weight": f"{hf}.weight" for ours, hf in _layer_names(config)}
-    return {rename.get(key, key): value for key, value in state.items()
-            if not (key == "lm_head.weight" and config.tie_embeddings)}
+    if config.tie_embeddings:
+        rename["lm_head.weight"] = None  # the same tensor as shared: stored once
+    unknown = sorted(set(state) - set(rename))
+    if unknown:
+        raise ValueError(f"no Hugging Face T5 name for llmarch key(s) {unknown}")
+    return {rename[key]: value for key, value in state.items() if rename[key] is not None}
