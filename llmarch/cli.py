@@ -33,10 +33,30 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(module=module_name)
         sub.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run)")
         sub.add_argument("-h", "--help", action="store_true", dest="bench_help", help=argparse.SUPPRESS)
+    _add_training_commands(commands)
     masks = commands.add_parser("masks", help="print the attention masks of the four families")
     masks.add_argument("--seq-len", type=int, default=6)
     masks.add_argument("--prefix-len", type=int, default=3)
     return parser
+
+
+def _add_training_commands(commands) -> None:
+    """``train``, ``generate`` and ``eval`` (their flags live in ``llmarch.training.command_*``)."""
+    from .training import command_generate, command_train
+
+    train = commands.add_parser(
+        "train", help="train a model on a corpus (one process, or data-parallel under torchrun)",
+        description=command_train.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    command_train.add_arguments(train)
+    train.set_defaults(handler=command_train.run)
+    generate = commands.add_parser("generate", help="continue a prompt with a trained model, streaming the text",
+                                   description=command_generate.__doc__)
+    command_generate.add_generate_arguments(generate)
+    generate.set_defaults(handler=command_generate.run_generate)
+    evaluate = commands.add_parser("eval", help="validation loss and perplexity of a trained model on a text",
+                                   description=command_generate.__doc__)
+    command_generate.add_eval_arguments(evaluate)
+    evaluate.set_defaults(handler=command_generate.run_eval)
 
 
 def _print_masks(seq_len: int, prefix_len: int) -> None:
@@ -60,7 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command in ("train", "generate", "eval"):
+        try:
+            return args.handler(args)
+        except (ValueError, TypeError, FileNotFoundError) as error:  # bad input: a message, not a traceback
+            print(f"python -m llmarch {args.command}: error: {error}", file=sys.stderr)
+            return 2
     if args.command == "masks":
+        if not 1 <= args.seq_len <= 64:  # the masks are printed as grids
+            parser.error(f"--seq-len must be in [1, 64], got {args.seq_len}")
+        if not 0 <= args.prefix_len <= args.seq_len:
+            parser.error(f"--prefix-len must be in [0, --seq-len = {args.seq_len}], got {args.prefix_len}")
         _print_masks(args.seq_len, args.prefix_len)
         return 0
     module = importlib.import_module(args.module)
