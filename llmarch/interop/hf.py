@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..nn.checks import check_device
 from .checkpoint import load_state_dict_strict, read_weights, weights_file, write_weights
 from .config_json import ConfigJson
 
@@ -124,6 +125,7 @@ def from_pretrained(path: str | os.PathLike, *, dtype: torch.dtype | None = None
     folder = _check_folder(path)
     if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
         raise TypeError(f"dtype must be a floating torch.dtype such as torch.bfloat16, got {dtype!r}")
+    device = check_device("device", device)  # before reading anything: "gpu" or a missing GPU is a clean error
     hf_config = _read_config(folder)
     try:
         converter = _converter(ConfigJson(hf_config).str("model_type"), "config.json")

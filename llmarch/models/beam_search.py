@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..nn.checks import check_bool
+from ..nn.checks import check_bool, check_float, check_ndim, check_tensor
+from .inputs import check_token_id
 
 __all__ = ["beam_search"]
 
@@ -49,10 +50,20 @@ def _check_args(num_beams, max_new_tokens, length_penalty, early_stopping) -> No
     for name, value in (("num_beams", num_beams), ("max_new_tokens", max_new_tokens)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if early_stopping not in (True, False, "never"):
+    if not (isinstance(early_stopping, bool) or (isinstance(early_stopping, str) and early_stopping == "never")):
         raise ValueError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
-    if not isinstance(length_penalty, (int, float)):
-        raise TypeError(f"length_penalty must be a float, got {type(length_penalty).__name__}")
+    check_float("length_penalty", length_penalty)
+
+
+def _check_special_ids(model, eos_token_id, pad_token_id) -> None:
+    """Explicit ``eos_token_id`` (an id or a list of ids) and ``pad_token_id`` must be ids of the vocabulary."""
+    vocab_size = model.config.vocab_size
+    if eos_token_id is not None:
+        for index, value in enumerate(eos_token_id if isinstance(eos_token_id, (list, tuple)) else [eos_token_id]):
+            check_token_id("eos_token_id" if not isinstance(eos_token_id, (list, tuple)) else f"eos_token_id[{index}]",
+                           value, vocab_size)
+    if pad_token_id is not None:
+        check_token_id("pad_token_id", pad_token_id, vocab_size)
 
 
 # --8<-- [start:beam_search]
@@ -82,15 +93,22 @@ def beam_search(model, input_ids: Tensor, attention_mask: Tensor | None = None, 
         start token) followed by ``n <= max_new_tokens`` generated tokens.
 
     Raises:
-        ValueError: on a non-positive ``num_beams``/``max_new_tokens`` or a bad ``early_stopping``.
+        ValueError: on a non-positive ``num_beams``/``max_new_tokens``, a bad ``early_stopping``, a
+            non-finite ``length_penalty`` or an ``eos_token_id`` / ``pad_token_id`` outside the vocabulary.
+        TypeError: for a model that cannot generate, or arguments of the wrong type.
 
     >>> from llmarch.models.presets import create_model
     >>> model = create_model("gpt2", num_layers=1, d_model=32, num_heads=2, d_ff=64, vocab_size=50).eval()
     >>> beam_search(model, torch.tensor([[1, 2, 3]]), num_beams=3, max_new_tokens=4, eos_token_id=0).shape[0]
     1
     """
+    if not callable(getattr(model, "_start_generation", None)) or not hasattr(model, "config"):
+        raise TypeError(f"model must be a generating llmarch model (DecoderOnlyLM, EncoderDecoderLM), "
+                        f"got {type(model).__name__}")
+    check_ndim("input_ids", input_ids, 2, "(batch, seq)")
     _check_args(num_beams, max_new_tokens, length_penalty, early_stopping)
     check_bool("compile", compile)
+    _check_special_ids(model, eos_token_id, pad_token_id)
     if eos_token_id is None:
         eos_token_id = model.config.eos_token_id
     eos = None if eos_token_id is None else torch.as_tensor(eos_token_id, device=input_ids.device).reshape(-1)
@@ -102,7 +120,7 @@ def beam_search(model, input_ids: Tensor, attention_mask: Tensor | None = None, 
     batch = input_ids.shape[0]
     input_ids = input_ids.repeat_interleave(num_beams, dim=0)
     if attention_mask is not None:
-        attention_mask = attention_mask.repeat_interleave(num_beams, dim=0)
+        attention_mask = check_tensor("attention_mask", attention_mask).repeat_interleave(num_beams, dim=0)
     start, logits, state = model._start_generation(input_ids, attention_mask, max_new_tokens, compile)
     prompt_len = cur_len = start.shape[1]
     max_length = prompt_len + max_new_tokens

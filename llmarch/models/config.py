@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..nn.checks import check_choice, check_positive_int, check_probability
+from ..nn.checks import check_bool, check_choice, check_float, check_positive_int, check_probability
+from ..nn.feedforward import ACTIVATIONS
+from ..nn.relative import check_relative_buckets
 
 __all__ = ["ModelConfig", "ARCHITECTURES", "POSITIONS"]
 
@@ -116,6 +118,23 @@ class ModelConfig:
                              f"and num_kv_heads={self.num_kv_heads}")
         if self.position == "learned" and self.max_positions is None:
             raise ValueError("max_positions is required with position='learned', got None")
+        check_choice("activation", self.activation, tuple(ACTIVATIONS))
+        check_choice("backend", self.backend, ("auto", "eager", "sdpa"))
+        for name in ("gated", "bias", "tie_embeddings", "embedding_norm", "pooler"):
+            check_bool(name, getattr(self, name))
+        check_positive_int("type_vocab_size", self.type_vocab_size, allow_zero=True)
+        check_float("norm_eps", self.norm_eps, non_negative=True)
+        check_float("rope_base", self.rope_base, positive=True)
+        for name in ("embedding_scale", "output_scale", "attention_scale"):
+            if getattr(self, name) is not None:
+                check_float(name, getattr(self, name))
+        for name in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
+            if getattr(self, name) is not None:  # not checked against vocab_size: a preset's ids may lie beyond
+                check_positive_int(name, getattr(self, name), allow_zero=True)  # a tiny vocabulary, unused
+        if self.position == "t5_relative":
+            bidirectional = self.architecture != "decoder_only"  # an encoder's buckets split both directions
+            check_relative_buckets(self.relative_buckets, self.relative_max_distance, bidirectional,
+                                   names=("relative_buckets", "relative_max_distance"))
 
     @property
     def head_size(self) -> int:
@@ -153,6 +172,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
         """Inverse of ``to_dict``; unknown keys raise ``TypeError``."""
+        if not isinstance(data, dict):
+            raise TypeError(f"data must be a dict of ModelConfig fields, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..nn.cache import KVCache, StaticLayerCache
+from ..nn.cache import KVCache, StaticLayerCache, check_cache
 from ..nn.checks import check_ndim
 from ..nn.positions import position_ids_from_offset
 from .config import ModelConfig
 from .embeddings import Embeddings
 from .generation import GenerationMixin, decoding_step
 from .init import init_weights
-from .inputs import key_padding_mask
+from .inputs import check_position_ids, key_padding_mask
 from .stack import TransformerStack
 
 __all__ = ["DecoderOnlyLM", "DecoderState", "position_ids_from_mask"]
@@ -114,9 +114,13 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
                 dtype, positions beyond ``max_positions``.
         """
         check_ndim("input_ids", input_ids, 2, "(batch, seq)")  # values: checked by the embeddings
+        check_cache(cache, self.config.num_layers)
         offset = 0 if cache is None else cache.offset
         mask = key_padding_mask(attention_mask, (input_ids.shape[0], int(offset) + input_ids.shape[1]),
-                                what="input_ids plus cached tokens" if cache is not None else "input_ids")
+                                what="input_ids plus cached tokens" if cache is not None else "input_ids",
+                                device=input_ids.device)
+        if position_ids is not None:
+            check_position_ids(position_ids, input_ids.shape[0], input_ids.shape[1], input_ids.device)
         if mask is not None and position_ids is None:  # with padding, positions skip the pads
             position_ids = position_ids_from_mask(attention_mask)[:, -input_ids.shape[1]:]
         if position_ids is None:
@@ -147,7 +151,7 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
         if limit is not None and prompt_len + max_new_tokens > limit:
             raise ValueError(f"the prompt ({prompt_len} tokens) plus max_new_tokens ({max_new_tokens}) must fit the "
                              f"context length max_positions={limit}, got {prompt_len + max_new_tokens} tokens")
-        if key_padding_mask(attention_mask, tuple(input_ids.shape)) is None:  # no padding: no masks at all
+        if key_padding_mask(attention_mask, tuple(input_ids.shape), device=input_ids.device) is None:  # no padding
             attention_mask = None
         cache = self._generation_cache(self.config.num_layers, batch, prompt_len + max_new_tokens, compile)
         width = cache.layers[0].max_len if compile else prompt_len + max_new_tokens

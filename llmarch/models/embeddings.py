@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..nn.checks import check_tensor
 from ..nn.positions import LearnedPositionalEmbedding, SinusoidalPositionalEmbedding
 from .config import ModelConfig
 from .inputs import check_token_ids
@@ -42,8 +43,9 @@ class Embeddings(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, input_ids: Tensor, position_ids: Tensor | None = None,
-                token_type_ids: Tensor | None = None) -> Tensor:
-        check_token_ids("input_ids", input_ids, self.config.vocab_size)
+                token_type_ids: Tensor | None = None, *, name: str = "input_ids") -> Tensor:
+        """Embed ``input_ids`` ``(batch, seq)``; ``name`` is what errors call them (``decoder_input_ids``)."""
+        check_token_ids(name, input_ids, self.config.vocab_size, device=self.tokens.weight.device)
         x = self.tokens(input_ids)
         if self.config.embedding_scale is not None:
             x = x * self.config.embedding_scale
@@ -54,15 +56,16 @@ class Embeddings(nn.Module):
         if self.token_types is not None:
             if token_type_ids is None:
                 token_type_ids = torch.zeros_like(input_ids)
+            check_tensor("token_type_ids", token_type_ids)
             if token_type_ids.shape != input_ids.shape:
                 raise ValueError(f"token_type_ids must have the shape of input_ids {tuple(input_ids.shape)}, "
                                  f"got {tuple(token_type_ids.shape)}")
-            if int(token_type_ids.min()) < 0 or int(token_type_ids.max()) >= self.config.type_vocab_size:
-                raise ValueError(f"token_type_ids must lie in [0, {self.config.type_vocab_size}), got values in "
-                                 f"[{int(token_type_ids.min())}, {int(token_type_ids.max())}]")
+            check_token_ids("token_type_ids", token_type_ids, self.config.type_vocab_size, device=input_ids.device,
+                            limit_doc="")
             x = x + self.token_types(token_type_ids)
         elif token_type_ids is not None:
-            raise ValueError("token_type_ids were given but the config has type_vocab_size=0")
+            raise ValueError("token_type_ids must be None for a config with type_vocab_size=0 (no segment "
+                             f"embeddings), got a tensor of shape {tuple(getattr(token_type_ids, 'shape', ()))}")
         if self.norm is not None:
             x = self.norm(x)
         return self.dropout(x)

@@ -21,8 +21,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..nn.cache import KVCache
-from ..nn.checks import check_ndim
+from ..nn.cache import KVCache, check_cache
+from ..nn.checks import check_features, check_ndim
 from .config import ModelConfig
 from .embeddings import Embeddings
 from .generation import GenerationMixin, decoding_step
@@ -82,11 +82,11 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
         if config.tie_embeddings:  # one matrix reads tokens in (source and target) and writes them out
             self.lm_head.weight = self.embeddings.tokens.weight
 
-    def _embed(self, ids: Tensor, offset: int | Tensor = 0) -> Tensor:
+    def _embed(self, ids: Tensor, offset: int | Tensor = 0, name: str = "input_ids") -> Tensor:
         position_ids = None
         if self.embeddings.positions is not None:
             position_ids = (offset + torch.arange(ids.shape[1], device=ids.device))[None]
-        return self.embeddings(ids, position_ids)
+        return self.embeddings(ids, position_ids, name=name)
 
     def _check_length(self, name: str, length: int) -> None:
         limit = self.config.max_positions
@@ -102,7 +102,7 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
         """
         check_ndim("input_ids", input_ids, 2, "(batch, seq)")  # values: checked by the embeddings
         self._check_length("input_ids", input_ids.shape[1])
-        mask = key_padding_mask(attention_mask, tuple(input_ids.shape))
+        mask = key_padding_mask(attention_mask, tuple(input_ids.shape), device=input_ids.device)
         return self.encoder(self._embed(input_ids), mask=mask)
 
     def decode(self, decoder_input_ids: Tensor, encoder_hidden_states: Tensor | None,
@@ -119,19 +119,31 @@ class EncoderDecoderLM(GenerationMixin, nn.Module):
             cache: a ``KVCache.dynamic(decoder_layers, cross_attention=True)``, updated in place.
         """
         check_ndim("decoder_input_ids", decoder_input_ids, 2, "(batch, seq)")
+        check_cache(cache, self.config.decoder_layers)
+        if cache is not None and cache.cross_layers is not None:
+            check_cache(cache, self.config.decoder_layers, cross_attention=True)
+        if encoder_hidden_states is None:
+            if cache is None or cache.cross_layers is None or not cache.cross_layers[0].is_static_context:
+                raise ValueError("encoder_hidden_states must be the encoder output (batch, src, d_model) unless the "
+                                 "cache already holds the cross-attention keys and values, got None")
+        else:
+            check_features("encoder_hidden_states", encoder_hidden_states, self.embeddings.tokens.weight,
+                           self.config.d_model, "(batch, src, d_model)", ndims=3)
         offset = 0 if cache is None else cache.offset
         if not isinstance(offset, Tensor):
-            self._check_length("the decoder sequence", offset + decoder_input_ids.shape[1])
+            self._check_length("decoder_input_ids (with the cached tokens)", offset + decoder_input_ids.shape[1])
         if encoder_hidden_states is not None and encoder_hidden_states.shape[0] != decoder_input_ids.shape[0]:
             raise ValueError(f"decoder_input_ids must have the batch size of the source "
                              f"({encoder_hidden_states.shape[0]}), got {decoder_input_ids.shape[0]}")
         context_mask = None
         if attention_mask is not None:
             source = attention_mask if encoder_hidden_states is None else encoder_hidden_states
-            context_mask = key_padding_mask(attention_mask, tuple(source.shape[:2]), what="the source")
+            context_mask = key_padding_mask(attention_mask, tuple(source.shape[:2]), what="the source",
+                                            device=decoder_input_ids.device)
         target_shape = (decoder_input_ids.shape[0], offset + decoder_input_ids.shape[1])
-        self_mask = key_padding_mask(decoder_attention_mask, target_shape, what="the cached and new decoder tokens")
-        hidden = self.decoder(self._embed(decoder_input_ids, offset), mask=self_mask, cache=cache,
+        self_mask = key_padding_mask(decoder_attention_mask, target_shape, what="the cached and new decoder tokens",
+                                     device=decoder_input_ids.device)
+        hidden = self.decoder(self._embed(decoder_input_ids, offset, "decoder_input_ids"), mask=self_mask, cache=cache,
                               context=encoder_hidden_states, context_mask=context_mask)
         return self.logits(hidden)
 

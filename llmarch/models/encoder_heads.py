@@ -16,6 +16,7 @@ from ..nn.feedforward import ACTIVATIONS
 from .config import ModelConfig
 from .encoder_only import EncoderOnly
 from .init import init_weights
+from .inputs import check_token_ids
 
 __all__ = ["MaskedLMHead", "EncoderOnlyForMaskedLM", "EncoderOnlyForSequenceClassification"]
 
@@ -102,9 +103,13 @@ class EncoderOnlyForMaskedLM(nn.Module):
         check_positive_int("top_k", top_k)
         if top_k > self.config.vocab_size:
             raise ValueError(f"top_k must be <= vocab_size = {self.config.vocab_size}, got {top_k}")
+        check_positive_int("mask_token_id", mask_token_id, allow_zero=True)
+        if mask_token_id >= self.config.vocab_size:
+            raise ValueError(f"mask_token_id must be < vocab_size = {self.config.vocab_size}, got {mask_token_id}")
+        check_token_ids("input_ids", input_ids, self.config.vocab_size, device=self.output_weight.device)
         positions = (input_ids == mask_token_id).nonzero()
         if positions.shape[0] == 0:
-            raise ValueError(f"input_ids holds no mask token (mask_token_id={mask_token_id})")
+            raise ValueError(f"input_ids must contain mask_token_id={mask_token_id}, got no mask token")
         hidden = self.model(input_ids, attention_mask, token_type_ids)
         logits = self.mlm_head(hidden[positions[:, 0], positions[:, 1]], self.output_weight)
         probs, token_ids = logits.float().softmax(-1).topk(top_k, dim=-1)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..nn.checks import check_ndim
+from ..nn.checks import check_features, check_ndim
 from .config import ModelConfig
 from .embeddings import Embeddings
 from .init import init_weights
-from .inputs import key_padding_mask
+from .inputs import check_position_ids, key_padding_mask
 from .stack import TransformerStack
 
 __all__ = ["EncoderOnly", "Pooler"]
@@ -33,6 +33,9 @@ class Pooler(nn.Module):
         self.dense = nn.Linear(d_model, d_model)
 
     def forward(self, hidden: Tensor) -> Tensor:
+        check_features("hidden", hidden, self.dense.weight, self.dense.in_features, "(batch, seq, d_model)", ndims=3)
+        if hidden.shape[1] == 0:
+            raise ValueError(f"hidden must hold at least one token (the [CLS] state), got shape {tuple(hidden.shape)}")
         return torch.tanh(self.dense(hidden[:, 0]))
 
 
@@ -90,7 +93,9 @@ class EncoderOnly(nn.Module):
             if self.config.position == "learned" and seq > limit:
                 raise ValueError(f"input_ids has {seq} tokens, longer than max_positions = {limit}")
             position_ids = torch.arange(seq, device=input_ids.device)[None]
-        mask = key_padding_mask(attention_mask, tuple(input_ids.shape))
+        else:
+            check_position_ids(position_ids, input_ids.shape[0], seq, input_ids.device)
+        mask = key_padding_mask(attention_mask, tuple(input_ids.shape), device=input_ids.device)
         x = self.embeddings(input_ids, position_ids, token_type_ids)
         return self.encoder(x, mask=mask)
 

@@ -35,6 +35,7 @@ from torch import Tensor
 from ..nn.cache import KVCache
 from ..nn.checks import check_bool, check_positive_int
 from ..nn.layout import use_decoding_layout
+from .inputs import check_token_id
 from .sampling import check_sampling_args, select_next_token
 
 __all__ = ["GenerationMixin", "decoding_step", "static_cache_length"]
@@ -188,7 +189,10 @@ class GenerationMixin:
         """Yield the starting sequences, then one ``(batch,)`` tensor of new tokens per step."""
         check_positive_int("max_new_tokens", max_new_tokens)
         check_bool("compile", compile)
-        check_sampling_args(do_sample, temperature, top_k, top_p)
+        check_sampling_args(do_sample, temperature, top_k, top_p, generator)
+        for name, value in (("eos_token_id", eos_token_id), ("pad_token_id", pad_token_id)):
+            if value is not None:  # the config's own ids are not checked: a preset's may lie beyond a tiny vocabulary
+                check_token_id(name, value, self.config.vocab_size)
         if eos_token_id is None:
             eos_token_id = self.config.eos_token_id
         if pad_token_id is None:

@@ -1,6 +1,9 @@
-"""Checks of what users pass to a model: token ids and 0/1 attention masks.
+"""Checks of what users pass to a model or an objective: token ids, 0/1 attention masks,
+position ids and labels.
 
-Each model validates its inputs once, at the public entry point, through these two functions.
+Each model validates its inputs once, at the public entry point, through these functions.
+Ids and labels are value-checked (a negative id, or one past the vocabulary, is a
+``ValueError`` here rather than an index error inside ``nn.Embedding`` or the loss).
 """
 
 from __future__ import annotations
@@ -8,14 +11,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..nn.checks import check_ndim
+from ..nn.checks import check_integer_tensor, check_ndim, check_tensor
 from ..nn.masks import padding_mask
 
-__all__ = ["check_token_ids", "check_attention_mask", "key_padding_mask"]
+__all__ = ["check_token_ids", "check_token_id", "check_attention_mask", "key_padding_mask", "check_position_ids",
+           "check_labels"]
+
+ID_DTYPES = (torch.int64, torch.int32)  # what nn.Embedding indexes with
 
 
-def check_token_ids(name: str, ids: Tensor, vocab_size: int) -> Tensor:
-    """Raise unless ``ids`` is an integer ``(batch, seq)`` tensor with values in ``[0, vocab_size)``.
+def check_token_ids(name: str, ids: Tensor, vocab_size: int, *, device: torch.device | None = None,
+                    limit_doc: str = " (the vocabulary size)") -> Tensor:
+    """Raise unless ``ids`` is a non-empty ``(batch, seq)`` ``torch.long`` (or ``int32``) tensor with
+    values in ``[0, vocab_size)``, on ``device`` if given.
 
     >>> check_token_ids("input_ids", torch.tensor([[5, 100]]), 100)
     Traceback (most recent call last):
@@ -23,23 +31,44 @@ def check_token_ids(name: str, ids: Tensor, vocab_size: int) -> Tensor:
     ValueError: input_ids must lie in [0, 100) (the vocabulary size), got values in [5, 100]
     """
     check_ndim(name, ids, 2, "(batch, seq)")
-    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor (torch.long), got {ids.dtype}")
+    if ids.dtype not in ID_DTYPES:
+        raise TypeError(f"{name} must be an integer tensor (torch.long or torch.int32), got {ids.dtype}")
     if ids.shape[1] == 0:
         raise ValueError(f"{name} must hold at least one token, got shape {tuple(ids.shape)}")
-    if torch.compiler.is_compiling():  # a value check is a host sync: not inside a compiled graph
-        return ids
+    if ids.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one sequence, got shape {tuple(ids.shape)}")
+    if device is not None and ids.device != device:
+        raise ValueError(f"{name} must be on the model's device ({device}), got {ids.device}")
+    if torch.compiler.is_compiling() or ids.device.type == "meta":  # a value check is a host sync: not inside
+        return ids  # a compiled graph; a meta tensor has no values
     low, high = int(ids.min()), int(ids.max())
     if low < 0 or high >= vocab_size:
-        raise ValueError(f"{name} must lie in [0, {vocab_size}) (the vocabulary size), got values in [{low}, {high}]")
+        raise ValueError(f"{name} must lie in [0, {vocab_size}){limit_doc}, got values in [{low}, {high}]")
     return ids
 
 
-def check_attention_mask(attention_mask: Tensor, shape: tuple[int, int], *, what: str = "input_ids") -> Tensor:
-    """Check a 0/1 (or bool) ``attention_mask`` of exactly ``shape``; return it as bool ``(batch, seq)``.
+def check_token_id(name: str, value: object, vocab_size: int) -> int:
+    """Raise unless ``value`` is one token id: an int in ``[0, vocab_size)`` (``eos_token_id``, ``pad_token_id`` ...).
+
+    >>> check_token_id("eos_token_id", 100, 100)
+    Traceback (most recent call last):
+    ...
+    ValueError: eos_token_id must be a token id in [0, 100), got 100
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int token id, got {type(value).__name__} ({value!r})")
+    if not 0 <= value < vocab_size:
+        raise ValueError(f"{name} must be a token id in [0, {vocab_size}), got {value}")
+    return value
+
+
+def check_attention_mask(attention_mask: Tensor, shape: tuple[int, int], *, what: str = "input_ids",
+                         device: torch.device | None = None) -> Tensor:
+    """Check a 0/1 (or bool) ``attention_mask`` of exactly ``shape`` (on ``device`` if given); return
+    it as bool ``(batch, seq)``.
 
     Raises:
-        ValueError: for another shape, or values other than 0 and 1.
+        ValueError: for another shape or device, or values other than 0 and 1.
         TypeError: for a float mask or a non-tensor.
 
     >>> check_attention_mask(torch.ones(1, 4, dtype=torch.long), (1, 3))
@@ -51,11 +80,13 @@ def check_attention_mask(attention_mask: Tensor, shape: tuple[int, int], *, what
     if tuple(attention_mask.shape) != tuple(shape):
         raise ValueError(f"attention_mask must have shape {tuple(shape)} (that of {what}), "
                          f"got {tuple(attention_mask.shape)}")
+    if device is not None and attention_mask.device != device:
+        raise ValueError(f"attention_mask must be on the device of {what} ({device}), got {attention_mask.device}")
     return padding_mask(attention_mask)[:, 0, 0]  # checks the dtype and the 0/1 values
 
 
 def key_padding_mask(attention_mask: Tensor | None, shape: tuple[int, int], *,
-                     what: str = "input_ids") -> Tensor | None:
+                     what: str = "input_ids", device: torch.device | None = None) -> Tensor | None:
     """Check a 0/1 ``attention_mask`` of ``shape`` and turn it into a key mask.
 
     A mask that hides nothing gives ``None``: the result is the same, and attention then needs
@@ -65,6 +96,7 @@ def key_padding_mask(attention_mask: Tensor | None, shape: tuple[int, int], *,
         attention_mask: ``(batch, seq)`` of 0/1 or bool (1 = real token), or ``None``.
         shape: the expected ``(batch, seq)``.
         what: what ``shape`` belongs to, for the error message.
+        device: the device the mask must be on (that of the ids), if given.
 
     Returns:
         Bool ``(batch, 1, 1, seq)`` (``True`` = may attend), or ``None`` when nothing is hidden.
@@ -79,5 +111,48 @@ def key_padding_mask(attention_mask: Tensor | None, shape: tuple[int, int], *,
     """
     if attention_mask is None:
         return None
-    real = check_attention_mask(attention_mask, shape, what=what)
+    real = check_attention_mask(attention_mask, shape, what=what, device=device)
     return None if bool(real.all()) else real[:, None, None, :]
+
+
+def check_position_ids(position_ids: Tensor, batch: int, seq: int, device: torch.device) -> Tensor:
+    """Raise unless ``position_ids`` is an integer ``(1 or batch, seq)`` tensor on ``device``.
+
+    Values are checked where they index a table (``LearnedPositionalEmbedding``); rotary and
+    sinusoidal positions accept any integer.
+
+    >>> check_position_ids(torch.arange(4)[None], 2, 3, torch.device("cpu"))
+    Traceback (most recent call last):
+    ...
+    ValueError: position_ids must have shape (1 or 2, 3), got (1, 4)
+    """
+    check_integer_tensor("position_ids", position_ids, shape_doc="(batch or 1, seq)", ndims=2)
+    if position_ids.shape[1] != seq or position_ids.shape[0] not in (1, batch):
+        raise ValueError(f"position_ids must have shape (1 or {batch}, {seq}), got {tuple(position_ids.shape)}")
+    if position_ids.device != device:
+        raise ValueError(f"position_ids must be on the device of input_ids ({device}), got {position_ids.device}")
+    return position_ids
+
+
+def check_labels(labels: Tensor, logits: Tensor, *, ignore_index: int = -100, name: str = "labels",
+                 shape_doc: str = "(batch, seq)") -> Tensor:
+    """Raise unless ``labels`` fit ``logits (batch, seq, vocab)``: integers of shape ``(batch, seq)``
+    on the logits' device, each a class in ``[0, vocab)`` or ``ignore_index``. Returns them as ``torch.long``.
+
+    >>> check_labels(torch.tensor([[1, 7]]), torch.zeros(1, 2, 5))
+    Traceback (most recent call last):
+    ...
+    ValueError: labels must be classes in [0, 5) or -100 (ignored), got 7
+    """
+    check_integer_tensor(name, labels)
+    check_tensor("logits", logits)
+    if tuple(labels.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(f"{name} must have shape {shape_doc} = {tuple(logits.shape[:-1])}, got {tuple(labels.shape)}")
+    if labels.device != logits.device:
+        raise ValueError(f"{name} must be on the device of logits ({logits.device}), got {labels.device}")
+    if labels.numel() and not torch.compiler.is_compiling():
+        bad = labels[(labels != ignore_index) & ((labels < 0) | (labels >= logits.shape[-1]))]
+        if bad.numel():
+            raise ValueError(f"{name} must be classes in [0, {logits.shape[-1]}) or {ignore_index} (ignored), "
+                             f"got {int(bad[0])}")
+    return labels.long()

@@ -17,11 +17,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..nn.checks import check_bool, check_float
+
 __all__ = ["check_sampling_args", "process_logits", "select_next_token"]
 
 
-def check_sampling_args(do_sample: bool, temperature: float, top_k: int | None, top_p: float | None) -> None:
-    """Raise ``ValueError`` for impossible sampling settings (each message names the argument).
+def check_sampling_args(do_sample: bool, temperature: float, top_k: int | None, top_p: float | None,
+                        generator: torch.Generator | None = None) -> None:
+    """Raise ``ValueError`` / ``TypeError`` for impossible sampling settings (each message names the argument).
+
+    ``temperature`` must be a finite number whatever the mode, and > 0 when sampling (greedy
+    decoding ignores it, as Hugging Face does).
 
     >>> check_sampling_args(True, 0.0, None, None)
     Traceback (most recent call last):
@@ -32,12 +38,16 @@ def check_sampling_args(do_sample: bool, temperature: float, top_k: int | None, 
     ...
     ValueError: top_p must be in (0, 1], got 1.5
     """
-    if do_sample and not float(temperature) > 0.0:
+    check_bool("do_sample", do_sample)
+    temperature = check_float("temperature", temperature)  # finite, even when greedy ignores it
+    if do_sample and not temperature > 0.0:
         raise ValueError(f"temperature must be > 0 when sampling (do_sample=True), got {temperature}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
-    if top_p is not None and not 0.0 < float(top_p) <= 1.0:
+    if top_p is not None and not 0.0 < check_float("top_p", top_p) <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} ({generator!r})")
 
 
 # --8<-- [start:process_logits]

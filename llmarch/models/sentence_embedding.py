@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.checks import check_ndim
+from ..nn.checks import check_bool, check_ndim
+from .inputs import check_attention_mask
 
 __all__ = ["mean_pooling", "sentence_embeddings", "tokenize_batch"]
 
@@ -27,17 +28,22 @@ def mean_pooling(hidden: Tensor, attention_mask: Tensor) -> Tensor:
         ``(batch, d_model)``; an all-padding row gives zeros.
 
     Raises:
-        ValueError: if the mask's shape is not ``hidden.shape[:2]``.
+        ValueError: if the mask's shape is not ``hidden.shape[:2]`` or it holds values other than 0 and 1.
+        TypeError: for a float mask or integer hidden states.
 
     >>> hidden = torch.tensor([[[1.0], [3.0], [100.0]]])
     >>> mean_pooling(hidden, torch.tensor([[1, 1, 0]]))
     tensor([[2.]])
     """
     check_ndim("hidden", hidden, 3, "(batch, seq, d_model)")
-    if attention_mask.shape != hidden.shape[:2]:
+    if not hidden.dtype.is_floating_point:
+        raise TypeError(f"hidden must be a floating-point tensor, got {hidden.dtype}")
+    check_ndim("attention_mask", attention_mask, 2, "(batch, seq)")
+    if tuple(attention_mask.shape) != tuple(hidden.shape[:2]):
         raise ValueError(f"attention_mask must have shape (batch, seq) = {tuple(hidden.shape[:2])}, "
                          f"got {tuple(attention_mask.shape)}")
-    weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (batch, seq, 1)
+    real = check_attention_mask(attention_mask, tuple(hidden.shape[:2]), what="hidden", device=hidden.device)
+    weights = real.to(hidden.dtype).unsqueeze(-1)  # (batch, seq, 1)
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 # --8<-- [end:mean_pooling]
 
@@ -59,6 +65,9 @@ def sentence_embeddings(model: nn.Module, input_ids: Tensor, attention_mask: Ten
     >>> emb.shape, torch.allclose(emb.norm(dim=-1), torch.ones(1))
     (torch.Size([1, 32]), True)
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an encoder nn.Module (e.g. EncoderOnly), got {type(model).__name__}")
+    check_bool("normalize", normalize)
     pooled = mean_pooling(model(input_ids, attention_mask=attention_mask), attention_mask)
     return F.normalize(pooled, p=2, dim=-1) if normalize else pooled
 

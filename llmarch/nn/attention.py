@@ -12,6 +12,11 @@ and NaN hidden in fully masked keys or values never reaches the output. (That la
 branches on values, which a ``torch.compile`` graph cannot do: inside one it is skipped. The
 compiled decoding step of ``generate(compile=True)`` never holds such values: its static cache
 starts as zeros and stores only the keys and values the model computed.)
+
+Values are not checked otherwise (that would cost a device-to-host sync per call): NaN or inf in
+a query, or in a key or value that some query may see, propagates to that query's output (NaN
+in, NaN out), as in ``torch.nn.functional``. Finite inputs always give finite outputs.
+Shapes, dtypes, devices, masks and settings are checked (``ValueError`` / ``TypeError``).
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .checks import (
+    check_bool,
     check_bool_mask,
     check_choice,
+    check_float,
     check_ndim,
     check_probability,
     check_same_device_dtype,
@@ -47,6 +54,10 @@ def _check_inputs(q: Tensor, k: Tensor, v: Tensor, mask, bias, dropout_p, backen
         raise TypeError(f"q must be a floating-point tensor, got {q.dtype}")
     check_same_device_dtype(("q", "k", "v"), (q, k, v))
     batch, heads, q_len, head_dim = q.shape
+    if heads == 0 or head_dim == 0:
+        raise ValueError(f"q must have at least one head and head_dim >= 1, got shape {tuple(q.shape)}")
+    if k.shape[1] == 0:
+        raise ValueError(f"k must have at least one key/value head, got shape {tuple(k.shape)}")
     if k.shape[:3] != v.shape[:3]:
         raise ValueError(
             f"k and v must agree in (batch, kv_heads, k_len), got k {tuple(k.shape)} and v {tuple(v.shape)}"
@@ -72,6 +83,8 @@ def _check_inputs(q: Tensor, k: Tensor, v: Tensor, mask, bias, dropout_p, backen
         # Same broadcast rule as masks; reuse the checker on a bool view of the shape.
         check_bool_mask("bias", torch.empty(bias.shape, dtype=torch.bool, device="meta"), target,
                         "(batch, heads, q_len, k_len)")
+        if bias.device != q.device:
+            raise ValueError(f"bias must be on the device of q ({q.device}), got {bias.device}")
     check_probability("dropout_p", dropout_p)
     check_choice("backend", backend, BACKENDS)
 
@@ -174,8 +187,9 @@ def scaled_dot_product_attention(
         ``(batch, heads, q_len, v_dim)``, or ``(output, weights)`` with ``return_weights``.
 
     Raises:
-        ValueError / TypeError: on wrong ranks, dtypes, devices, mismatched shapes, a mask that
-            is not boolean or not broadcastable, a bad ``dropout_p`` or ``backend``.
+        ValueError / TypeError: on wrong ranks, dtypes, devices, mismatched shapes, no heads or
+            ``head_dim`` 0, a mask that is not boolean or not broadcastable, a bad ``dropout_p``,
+            ``scale`` (not a finite number) or ``backend``, non-bool flags.
 
     >>> q = k = v = torch.randn(2, 4, 5, 8)
     >>> out = scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -184,12 +198,16 @@ def scaled_dot_product_attention(
     (torch.Size([2, 4, 5, 8]), True)
     """
     _check_inputs(q, k, v, mask, bias, dropout_p, backend)
+    check_bool("is_causal", is_causal)
+    check_bool("return_weights", return_weights)
     if return_weights and backend == "sdpa":
         raise ValueError("return_weights=True needs backend 'eager' or 'auto', got backend='sdpa'")
     if backend == "auto":
         backend = "eager" if return_weights else "sdpa"
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else check_float("scale", scale)
     q_len, k_len = q.shape[2], k.shape[2]
+    if q_len == 0:
+        is_causal = False  # no query: nothing to hide
 
     # The fused kernels' own causal flag is top-left aligned, so it is used only when the two
     # alignments agree (q_len == k_len) and nothing else needs combining; otherwise the causal

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .checks import check_choice, check_probability
+from .checks import check_bool, check_choice, check_features, check_probability
 from .feedforward import FeedForward
 from .inplace import output_is_private
 from .multihead import MultiHeadAttention
@@ -63,6 +63,7 @@ class TransformerBlock(nn.Module):
             return MultiHeadAttention(d_model, num_heads, head_dim=head_dim, bias=bias, dropout=attention_dropout,
                                       scale=attention_scale, backend=backend, **extra)
 
+        check_bool("cross_attention", cross_attention)
         self.self_attn = attention(num_kv_heads=num_kv_heads, rotary=rotary)
         self.self_attn_norm = make_norm(norm, d_model, norm_eps, bias=bias)
         self.cross_attn = attention() if cross_attention else None
@@ -91,10 +92,11 @@ class TransformerBlock(nn.Module):
                 cross_cache=None, cross_bias: Tensor | None = None) -> Tensor:
         """Self-attention (``mask``/``is_causal``/``cache``/``bias``), then cross-attention to
         ``context`` (``context_mask``, ``cross_cache``, ``cross_bias``), then the feed-forward."""
+        check_features("x", x, self.self_attn.q_proj.weight, self.self_attn.d_model, "(batch, seq, d_model)", ndims=3)
         x = self._sublayer(x, self.self_attn_norm, self.self_attn, mask=mask, is_causal=is_causal, cache=cache,
                            bias=bias, position_ids=position_ids)
         if self.cross_attn is not None:
-            if context is None and not (cross_cache is not None and cross_cache.is_static_context):
+            if context is None and not getattr(cross_cache, "is_static_context", False):
                 raise ValueError("context (the encoder output) must be a tensor for a block with "
                                  "cross_attention=True, got None")
             x = self._sublayer(x, self.cross_attn_norm, self.cross_attn, context=context, mask=context_mask,

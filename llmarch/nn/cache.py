@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .checks import check_ndim, check_positive_int
+from .checks import check_bool, check_device, check_dtype, check_indices, check_ndim, check_positive_int
 
-__all__ = ["DynamicLayerCache", "StaticLayerCache", "KVCache"]
+__all__ = ["DynamicLayerCache", "StaticLayerCache", "KVCache", "check_cache"]
 
 _SHAPE = "(batch, kv_heads, seq, head_dim)"
 
@@ -31,6 +31,12 @@ def _check_kv(key: Tensor, value: Tensor) -> None:
         raise ValueError(
             f"key and value must agree in (batch, kv_heads, seq), got {tuple(key.shape)} and {tuple(value.shape)}"
         )
+    if not key.dtype.is_floating_point:
+        raise TypeError(f"key must be a floating-point tensor, got {key.dtype}")
+    if value.dtype != key.dtype:
+        raise TypeError(f"value must have the dtype of key ({key.dtype}), got {value.dtype}")
+    if value.device != key.device:
+        raise ValueError(f"value must be on the device of key ({key.device}), got {value.device}")
 
 
 def _check_like_cache(key: Tensor, value: Tensor, keys: Tensor, values: Tensor) -> None:
@@ -101,11 +107,21 @@ class DynamicLayerCache:
     def get(self) -> tuple[Tensor, Tensor]:
         """All stored keys and values ``(batch, kv_heads, length, head_dim)``."""
         if self._keys is None:
-            raise ValueError("the cache is empty: call update() or set_static() first")
+            raise ValueError("the cache must hold keys and values (call update() or set_static() first), "
+                             "got an empty cache")
         return self._keys[:, :, : self.length], self._values[:, :, : self.length]
 
     def reorder(self, indices: Tensor) -> None:
-        """Select batch rows in place (beam search keeps the caches of surviving beams)."""
+        """Select batch rows in place (beam search keeps the caches of surviving beams).
+
+        ``indices`` is a 1-D integer tensor of rows in ``[0, batch)``; rows may repeat.
+        """
+        if self._keys is not None:
+            check_indices("indices", indices, self._keys.shape[0])
+            self._select(indices)
+
+    def _select(self, indices: Tensor) -> None:
+        """``reorder`` without the argument check."""
         if self._keys is not None:
             self._keys = self._keys.index_select(0, indices)
             self._values = self._values.index_select(0, indices)
@@ -137,6 +153,8 @@ class StaticLayerCache:
         for name, value in (("batch_size", batch_size), ("num_kv_heads", num_kv_heads),
                             ("max_len", max_len), ("head_dim", head_dim)):
             check_positive_int(name, value)
+        check_dtype("dtype", dtype)
+        device = check_device("device", device)
         shape = (batch_size, num_kv_heads, max_len, head_dim)
         self.keys = torch.zeros(shape, dtype=dtype, device=device)
         self.values = torch.zeros(shape, dtype=dtype, device=device)
@@ -181,7 +199,15 @@ class StaticLayerCache:
         return (slots < self.position)[None, None, None, :]
 
     def reorder(self, indices: Tensor) -> None:
-        """Select batch rows in place (beam search)."""
+        """Select batch rows in place (beam search); ``indices`` keeps the batch size (rows may repeat)."""
+        check_indices("indices", indices, self.keys.shape[0])
+        if indices.shape[0] != self.keys.shape[0]:
+            raise ValueError(f"indices must select {self.keys.shape[0]} rows (a static cache keeps its batch size), "
+                             f"got {indices.shape[0]}")
+        self._select(indices)
+
+    def _select(self, indices: Tensor) -> None:
+        """``reorder`` without the argument check."""
         self.keys.copy_(self.keys.index_select(0, indices))
         self.values.copy_(self.values.index_select(0, indices))
 
@@ -208,6 +234,7 @@ class KVCache:
     @classmethod
     def dynamic(cls, num_layers: int, *, cross_attention: bool = False) -> "KVCache":
         check_positive_int("num_layers", num_layers)
+        check_bool("cross_attention", cross_attention)
         cross = [DynamicLayerCache() for _ in range(num_layers)] if cross_attention else None
         return cls([DynamicLayerCache() for _ in range(num_layers)], cross)
 
@@ -216,6 +243,7 @@ class KVCache:
                head_dim: int, dtype: torch.dtype = torch.float32, device=None,
                cross_attention: bool = False) -> "KVCache":
         check_positive_int("num_layers", num_layers)
+        check_bool("cross_attention", cross_attention)
         layers = [StaticLayerCache(batch_size, num_kv_heads, max_len, head_dim, dtype=dtype, device=device)
                   for _ in range(num_layers)]
         cross = [DynamicLayerCache() for _ in range(num_layers)] if cross_attention else None
@@ -233,6 +261,33 @@ class KVCache:
         return self.layers[0].offset
 
     def reorder(self, indices: Tensor) -> None:
-        """Select batch rows of every layer cache (beam search)."""
-        for layer in self.layers + (self.cross_layers or []):
-            layer.reorder(indices)
+        """Select batch rows of every layer cache (beam search); ``indices`` is checked once."""
+        layers = self.layers + (self.cross_layers or [])
+        filled = [layer for layer in layers if not isinstance(layer, DynamicLayerCache) or layer._keys is not None]
+        if filled:
+            filled[0].reorder(indices)
+        for layer in filled[1:]:
+            layer._select(indices)
+
+
+def check_cache(cache: object, num_layers: int, *, cross_attention: bool = False) -> KVCache | None:
+    """Raise unless ``cache`` is ``None`` or a ``KVCache`` for ``num_layers`` layers (with cross-attention
+    caches when ``cross_attention``): what a model's ``forward`` takes.
+
+    >>> check_cache(KVCache.dynamic(2), 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: cache must hold one layer cache per layer (3), got 2
+    """
+    if cache is None:
+        return None
+    if not isinstance(cache, KVCache):
+        raise TypeError(f"cache must be a KVCache (KVCache.dynamic(num_layers) or KVCache.static(...)), "
+                        f"got {type(cache).__name__}")
+    if len(cache) != num_layers:
+        raise ValueError(f"cache must hold one layer cache per layer ({num_layers}), got {len(cache)}")
+    if cross_attention and (cache.cross_layers is None or len(cache.cross_layers) != num_layers):
+        got = "none" if cache.cross_layers is None else len(cache.cross_layers)
+        raise ValueError(f"cache must hold one cross-attention cache per decoder layer ({num_layers}; "
+                         f"KVCache.dynamic(num_layers, cross_attention=True)), got {got}")
+    return cache

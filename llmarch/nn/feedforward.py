@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checks import check_choice, check_positive_int, check_probability
+from .checks import check_bool, check_choice, check_features, check_positive_int, check_probability
 from .inplace import output_is_private
 
 __all__ = ["FeedForward", "ACTIVATIONS"]
@@ -59,12 +59,14 @@ class FeedForward(nn.Module):
         check_positive_int("d_ff", d_ff)
         self.activation_name = check_choice("activation", activation, tuple(ACTIVATIONS))
         self.activation = ACTIVATIONS[activation]
+        check_bool("gated", gated)
         self.up_proj = nn.Linear(d_model, d_ff, bias=bias)
         self.gate_proj = nn.Linear(d_model, d_ff, bias=bias) if gated else None
         self.down_proj = nn.Linear(d_ff, d_model, bias=bias)
         self.dropout = nn.Dropout(check_probability("dropout", dropout))
 
     def forward(self, x: Tensor) -> Tensor:
+        check_features("x", x, self.up_proj.weight, self.up_proj.in_features)
         first = self.gate_proj if self.gate_proj is not None else self.up_proj
         hidden = first(x)
         # Autograd keeps the pre-activation, and a hook may hold it: then no in-place write.

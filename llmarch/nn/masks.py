@@ -8,12 +8,20 @@ Every mask here is a **boolean** tensor in which ``True`` means *may attend*, br
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import torch
 from torch import Tensor
 
-from .checks import check_choice, check_ndim, check_positive_int, check_tensor
+from .checks import (
+    check_choice,
+    check_device,
+    check_ndim,
+    check_offset,
+    check_positive_int,
+    check_tensor,
+)
 
 __all__ = [
     "causal_mask",
@@ -47,7 +55,9 @@ def causal_mask(
         Bool tensor ``(q_len, k_len)``.
 
     Raises:
-        ValueError: if ``k_len < q_len`` without an explicit ``offset``, or a length is not positive.
+        ValueError: if ``k_len < q_len`` without an explicit ``offset``, a length is not positive,
+            ``offset`` is negative, or ``device`` is not a device of this machine.
+        TypeError: for a length or ``offset`` that is not an int (or a 0-dim integer tensor).
 
     >>> causal_mask(3).int()
     tensor([[1, 0, 0],
@@ -58,6 +68,9 @@ def causal_mask(
     """
     check_positive_int("q_len", q_len)
     k_len = q_len if k_len is None else check_positive_int("k_len", k_len)
+    device = check_device("device", device)
+    if offset is not None:
+        check_offset("offset", offset)
     if offset is None:
         if k_len < q_len:
             raise ValueError(
@@ -73,19 +86,33 @@ def causal_mask(
 
 
 def _lengths_tensor(name: str, lengths: int | Sequence[int] | Tensor, device=None) -> Tensor:
-    """Turn an int, a list or a 1-D tensor of lengths into a 1-D long tensor."""
+    """Turn an int, a sequence of ints or a 0-/1-D integer tensor of lengths into a non-empty 1-D long tensor."""
+    device = check_device("device", device)
     if isinstance(lengths, Tensor):
-        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+        if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
             raise TypeError(f"{name} must hold integers, got dtype {lengths.dtype}")
         lengths = lengths.reshape(-1) if lengths.ndim == 0 else check_ndim(name, lengths, 1, "(batch,)")
-        return lengths.to(device=device or lengths.device, dtype=torch.long)
-    if isinstance(lengths, int):
-        lengths = [lengths]
-    return torch.as_tensor(list(lengths), dtype=torch.long, device=device)
+    else:
+        if isinstance(lengths, numbers.Integral) and not isinstance(lengths, bool):
+            lengths = [lengths]
+        if isinstance(lengths, (str, bytes)) or not isinstance(lengths, Sequence) and not hasattr(lengths, "__array__"):
+            raise TypeError(f"{name} must be an int, a sequence of ints or an integer tensor, "
+                            f"got {type(lengths).__name__} ({lengths!r})")
+        lengths = list(lengths)
+        bad = [item for item in lengths if isinstance(item, bool) or not isinstance(item, numbers.Integral)]
+        if bad:
+            raise TypeError(f"{name} must hold ints, got {type(bad[0]).__name__} ({bad[0]!r})")
+        for item in lengths:
+            if not -(2**63) <= int(item) < 2**63:
+                raise ValueError(f"{name} must fit in int64, got {int(item)}")
+        lengths = torch.tensor([int(item) for item in lengths], dtype=torch.long)
+    if lengths.numel() == 0:
+        raise ValueError(f"{name} must hold at least one length, got none")
+    return lengths.to(device=device or lengths.device, dtype=torch.long)
 
 
 def _check_lengths(name: str, lengths: Tensor, max_len: int) -> None:
-    if lengths.numel() and (lengths.min() < 0 or lengths.max() > max_len):
+    if lengths.numel() and lengths.device.type != "meta" and (lengths.min() < 0 or lengths.max() > max_len):
         raise ValueError(
             f"{name} must lie in [0, {max_len}], got {lengths.tolist()}"
         )
@@ -129,12 +156,14 @@ def padding_mask(
                          f"{'both' if attention_mask is not None else 'neither'}")
     if attention_mask is not None:
         check_ndim("attention_mask", attention_mask, 2, "(batch, seq)")
-        if attention_mask.dtype.is_floating_point:
+        if attention_mask.dtype.is_floating_point or attention_mask.dtype.is_complex:
             raise TypeError(
                 f"attention_mask must be an integer or bool tensor of 0/1, got {attention_mask.dtype}"
             )
         if attention_mask.dtype != torch.bool:
-            if attention_mask.numel() and (attention_mask.min() < 0 or attention_mask.max() > 1):
+            values_known = attention_mask.numel() and attention_mask.device.type != "meta"
+            if values_known and not torch.compiler.is_compiling() and (
+                    attention_mask.min() < 0 or attention_mask.max() > 1):
                 raise ValueError("attention_mask must hold only 0 and 1, got values in "
                                  f"[{attention_mask.min().item()}, {attention_mask.max().item()}]")
             attention_mask = attention_mask.bool()
@@ -217,10 +246,13 @@ def unilm_mask(kind: str, seq_len: int, *, source_len: int | Sequence[int] | Ten
     """
     check_choice("kind", kind, ("bidirectional", "left_to_right", "right_to_left", "seq2seq"))
     check_positive_int("seq_len", seq_len)
+    device = check_device("device", device)
     if kind == "seq2seq":
         if source_len is None:
             raise ValueError("source_len is required for kind='seq2seq', got None")
-        return prefix_lm_mask(source_len, seq_len, device=device)
+        source = _lengths_tensor("source_len", source_len, device)  # errors name the argument given here
+        _check_lengths("source_len", source, seq_len)
+        return prefix_lm_mask(source, seq_len)
     if kind == "bidirectional":
         return torch.ones(seq_len, seq_len, dtype=torch.bool, device=device)
     causal = causal_mask(seq_len, device=device)
@@ -253,6 +285,8 @@ def combine_masks(*masks: Tensor | None) -> Tensor | None:
 
     Raises:
         TypeError: if a mask is not a bool tensor.
+        ValueError: if the masks do not broadcast together to at most 4 dimensions
+            ``(batch, heads, q_len, k_len)``, or lie on different devices.
 
     >>> combine_masks(causal_mask(3), padding_mask(lengths=[2], max_len=3))[0, 0].int()
     tensor([[1, 0, 0],
@@ -268,6 +302,18 @@ def combine_masks(*masks: Tensor | None) -> Tensor | None:
         check_tensor(f"masks[{index}]", mask)
         if mask.dtype != torch.bool:
             raise TypeError(f"masks[{index}] must be a bool tensor (True = may attend), got {mask.dtype}")
+        if result is not None:
+            if mask.device != result.device:
+                raise ValueError(f"masks[{index}] must be on the device of the masks before it ({result.device}), "
+                                 f"got {mask.device}")
+            try:
+                shape = torch.broadcast_shapes(result.shape, mask.shape)
+            except RuntimeError:
+                raise ValueError(f"masks[{index}] must broadcast with the masks before it (shape "
+                                 f"{tuple(result.shape)}), got shape {tuple(mask.shape)}") from None
+            if len(shape) > 4:
+                raise ValueError(f"masks[{index}] must broadcast to at most 4 dims (batch, heads, q_len, k_len), "
+                                 f"got shape {tuple(mask.shape)}")
         result = mask if result is None else result & mask
     return result
 
@@ -291,7 +337,7 @@ def to_additive_mask(mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor
     check_tensor("mask", mask)
     if mask.dtype != torch.bool:
         raise TypeError(f"mask must be a bool tensor, got {mask.dtype}")
-    if not dtype.is_floating_point:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating dtype, got {dtype}")
     zero = torch.zeros((), dtype=dtype, device=mask.device)
     return zero.masked_fill(~mask, torch.finfo(dtype).min)

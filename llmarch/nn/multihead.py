@@ -6,7 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from .attention import BACKENDS, scaled_dot_product_attention
-from .checks import check_choice, check_ndim, check_positive_int, check_probability
+from .cache import DynamicLayerCache, StaticLayerCache
+from .checks import check_bool, check_choice, check_features, check_float, check_positive_int, check_probability
 from .masks import causal_mask, combine_masks
 from .positions import position_ids_from_offset
 from .rotary import RotaryEmbedding
@@ -71,9 +72,11 @@ class MultiHeadAttention(nn.Module):
         self.d_model, self.num_heads, self.num_kv_heads, self.head_dim = d_model, num_heads, num_kv_heads, head_dim
         self.context_dim = d_model if context_dim is None else check_positive_int("context_dim", context_dim)
         self.dropout = check_probability("dropout", dropout)
-        self.scale = scale
+        self.scale = None if scale is None else check_float("scale", scale)
         self.backend = check_choice("backend", backend, BACKENDS)
-        if rotary is not None and getattr(rotary, "head_dim", head_dim) != head_dim:
+        if rotary is not None and not isinstance(rotary, RotaryEmbedding):
+            raise TypeError(f"rotary must be a RotaryEmbedding or None, got {type(rotary).__name__}")
+        if rotary is not None and rotary.head_dim != head_dim:
             raise ValueError(f"rotary must be built for head_dim={head_dim}, got a RotaryEmbedding of head_dim={rotary.head_dim}")
         self.rotary = rotary
         self.q_proj = nn.Linear(d_model, num_heads * head_dim, bias=bias)
@@ -88,14 +91,7 @@ class MultiHeadAttention(nn.Module):
         return x.view(batch, seq, heads, self.head_dim).transpose(1, 2)
 
     def _check_input(self, name: str, x: Tensor, width: int) -> None:
-        check_ndim(name, x, 3, "(batch, seq, d_model)")
-        if x.shape[-1] != width:
-            raise ValueError(f"{name} must have last dimension {width}, got shape {tuple(x.shape)}")
-        weight = self.q_proj.weight
-        if x.dtype != weight.dtype:
-            raise TypeError(f"{name} must have the dtype of the module's weights ({weight.dtype}), got {x.dtype}")
-        if x.device != weight.device:
-            raise ValueError(f"{name} must be on the device of the module's weights ({weight.device}), got {x.device}")
+        check_features(name, x, self.q_proj.weight, width, "(batch, seq, d_model)", ndims=3)
 
 # --8<-- [start:mha_forward]
     def forward(self, x: Tensor, context: Tensor | None = None, *, mask: Tensor | None = None,
@@ -122,6 +118,11 @@ class MultiHeadAttention(nn.Module):
             ``(batch, q_len, d_model)``, or ``(output, weights)``.
         """
         self._check_input("x", x, self.d_model)
+        check_bool("is_causal", is_causal)
+        check_bool("return_weights", return_weights)
+        if cache is not None and not isinstance(cache, (DynamicLayerCache, StaticLayerCache)):
+            raise TypeError("cache must be one layer's DynamicLayerCache or StaticLayerCache (a model takes the "
+                            f"whole KVCache), got {type(cache).__name__}")
         cached_context = cache is not None and cache.is_static_context
         is_cross = context is not None or cached_context
         if context is not None:
@@ -161,6 +162,6 @@ class MultiHeadAttention(nn.Module):
             scale=self.scale, backend=self.backend, return_weights=return_weights,
         )
         out, weights = result if return_weights else (result, None)
-        out = self.out_proj(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
+        out = self.out_proj(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.num_heads * self.head_dim))
         return (out, weights) if return_weights else out
 # --8<-- [end:mha_forward]

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .checks import check_positive_int, check_tensor
+from .checks import check_device, check_float, check_offset, check_positive_int, check_tensor
 
 __all__ = ["SinusoidalPositionalEmbedding", "LearnedPositionalEmbedding", "position_ids_from_offset"]
 
@@ -24,15 +24,21 @@ def position_ids_from_offset(offset: int | Tensor, length: int, device=None) -> 
     >>> position_ids_from_offset(3, 2)
     tensor([[3, 4]])
     """
+    check_offset("offset", offset)
+    check_positive_int("length", length, allow_zero=True)
+    device = check_device("device", device)
     if isinstance(offset, Tensor):
         device = offset.device
     return (offset + torch.arange(length, device=device))[None, :]
 
 
-def _check_position_ids(position_ids: Tensor) -> Tensor:
+def _check_position_ids(position_ids: Tensor, device: torch.device | None = None) -> Tensor:
     check_tensor("position_ids", position_ids)
-    if position_ids.dtype.is_floating_point or position_ids.dtype == torch.bool:
+    if position_ids.dtype.is_floating_point or position_ids.dtype.is_complex or position_ids.dtype == torch.bool:
         raise TypeError(f"position_ids must be an integer tensor, got {position_ids.dtype}")
+    if device is not None and position_ids.device != device:
+        raise ValueError(f"position_ids must be on the device of the module's weights ({device}), "
+                         f"got {position_ids.device}")
     return position_ids
 
 
@@ -57,6 +63,7 @@ class SinusoidalPositionalEmbedding(nn.Module):
         check_positive_int("d_model", d_model)
         if d_model % 2:
             raise ValueError(f"d_model must be even for sinusoidal positions, got {d_model}")
+        check_float("base", base, positive=True)
         inv_freq = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(base) / d_model))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
@@ -89,7 +96,9 @@ class LearnedPositionalEmbedding(nn.Embedding):
         super().__init__(max_positions, d_model)
 
     def forward(self, position_ids: Tensor) -> Tensor:
-        _check_position_ids(position_ids)
+        _check_position_ids(position_ids, self.weight.device)
+        if position_ids.dtype not in (torch.int32, torch.int64):
+            raise TypeError(f"position_ids must be a torch.long (or torch.int32) tensor, got {position_ids.dtype}")
         if position_ids.numel() and not torch.compiler.is_compiling():  # value checks sync with the host
             largest, smallest = int(position_ids.max()), int(position_ids.min())
             if largest >= self.num_embeddings:

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .checks import check_positive_int
+from .checks import check_bool, check_integer_tensor, check_offset, check_positive_int
 
 __all__ = ["ALiBi", "alibi_slopes", "T5RelativePositionBias", "relative_position_bucket"]
 
@@ -21,6 +21,7 @@ def _relative_positions(q_len: int, k_len: int, offset, device) -> Tensor:
     """``key_pos - query_pos`` as ``(q_len, k_len)``; queries start at ``offset``."""
     check_positive_int("q_len", q_len)
     check_positive_int("k_len", k_len)
+    check_offset("offset", offset)
     if isinstance(offset, Tensor):
         device = offset.device
     query = offset + torch.arange(q_len, device=device)
@@ -73,6 +74,30 @@ class ALiBi(nn.Module):
 # --8<-- [end:alibi]
 
 
+def check_relative_buckets(num_buckets: int, max_distance: int, bidirectional: bool, *,
+                           names: tuple[str, str] = ("num_buckets", "max_distance")) -> None:
+    """Raise unless the bucketing has at least one exact bucket per direction and ``max_distance`` beyond them.
+
+    ``names`` are what errors call the two numbers (a config calls them ``relative_buckets`` ...).
+
+    >>> check_relative_buckets(2, 128, True)
+    Traceback (most recent call last):
+    ...
+    ValueError: num_buckets must be >= 4 (bidirectional=True), got 2
+    """
+    buckets_name, distance_name = names
+    check_positive_int(buckets_name, num_buckets)
+    check_positive_int(distance_name, max_distance)
+    check_bool("bidirectional", bidirectional)
+    smallest = 4 if bidirectional else 2
+    if num_buckets < smallest:
+        raise ValueError(f"{buckets_name} must be >= {smallest} (bidirectional={bidirectional}), got {num_buckets}")
+    max_exact = (num_buckets // 2 if bidirectional else num_buckets) // 2
+    if max_distance <= max_exact:
+        raise ValueError(f"{distance_name} must exceed the {max_exact} exact buckets ({buckets_name}={num_buckets}, "
+                         f"bidirectional={bidirectional}), got {max_distance}")
+
+
 def relative_position_bucket(relative_position: Tensor, *, bidirectional: bool = True,
                              num_buckets: int = 32, max_distance: int = 128) -> Tensor:
     """T5's bucketing of ``key_pos - query_pos`` (Raffel et al., 2020), as in the reference code.
@@ -83,7 +108,14 @@ def relative_position_bucket(relative_position: Tensor, *, bidirectional: bool =
 
     >>> relative_position_bucket(torch.tensor([-200, -3, 0, 3, 200]))
     tensor([15,  3,  0, 19, 31])
+
+    Raises:
+        TypeError: if ``relative_position`` is not an integer tensor.
+        ValueError: for fewer than 4 (bidirectional) or 2 buckets, or a ``max_distance`` not
+            beyond the exact buckets.
     """
+    check_integer_tensor("relative_position", relative_position)
+    check_relative_buckets(num_buckets, max_distance, bidirectional)
     buckets = torch.zeros_like(relative_position)
     if bidirectional:
         num_buckets //= 2
@@ -125,8 +157,7 @@ class T5RelativePositionBias(nn.Module):
                  bidirectional: bool = True) -> None:
         super().__init__()
         check_positive_int("num_heads", num_heads)
-        check_positive_int("num_buckets", num_buckets)
-        check_positive_int("max_distance", max_distance)
+        check_relative_buckets(num_buckets, max_distance, bidirectional)
         self.num_buckets, self.max_distance, self.bidirectional = num_buckets, max_distance, bidirectional
         self.embedding = nn.Embedding(num_buckets, num_heads)
 

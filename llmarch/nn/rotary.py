@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .checks import check_ndim, check_positive_int
+from .checks import check_float, check_ndim, check_positive_int
 
 __all__ = ["RotaryEmbedding"]
 
@@ -20,12 +20,21 @@ def _rotate_half(x: Tensor) -> Tensor:
     return torch.cat((-second, first), dim=-1)
 
 
-def _check_inputs(q: Tensor, k: Tensor, position_ids: Tensor, head_dim: int) -> None:
+def _check_inputs(q: Tensor, k: Tensor, position_ids: Tensor, head_dim: int, device: torch.device) -> None:
     check_ndim("q", q, 4, "(batch, heads, seq, head_dim)")
     check_ndim("k", k, 4, "(batch, kv_heads, seq, head_dim)")
     check_ndim("position_ids", position_ids, 2, "(batch, seq)")
-    if position_ids.dtype.is_floating_point or position_ids.dtype == torch.bool:
+    for name, tensor in (("q", q), ("k", k)):
+        if not tensor.dtype.is_floating_point:
+            raise TypeError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
+    if position_ids.dtype.is_floating_point or position_ids.dtype.is_complex or position_ids.dtype == torch.bool:
         raise TypeError(f"position_ids must be an integer tensor, got {position_ids.dtype}")
+    for name, tensor in (("q", q), ("k", k), ("position_ids", position_ids)):
+        if tensor.device != device:
+            raise ValueError(f"{name} must be on the device of the rotary embedding ({device}), got {tensor.device}")
+    if k.shape[0] != q.shape[0] or k.shape[2] != q.shape[2]:
+        raise ValueError(f"k must have the batch size and length of q {(q.shape[0], q.shape[2])}, "
+                         f"got shape {tuple(k.shape)}")
     if position_ids.shape[1] != q.shape[2] or position_ids.shape[0] not in (1, q.shape[0]):
         raise ValueError(
             f"position_ids must have shape (1 or {q.shape[0]}, {q.shape[2]}) to match q, got {tuple(position_ids.shape)}"
@@ -62,6 +71,7 @@ class RotaryEmbedding(nn.Module):
         check_positive_int("head_dim", head_dim)
         if head_dim % 2:
             raise ValueError(f"head_dim must be even for rotary embeddings, got {head_dim}")
+        check_float("base", base, positive=True)
         self.head_dim = head_dim
         inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2).float() / head_dim))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
@@ -71,7 +81,7 @@ class RotaryEmbedding(nn.Module):
 
         ``position_ids`` is ``(batch or 1, seq)``: the absolute position of each token.
         """
-        _check_inputs(q, k, position_ids, self.head_dim)
+        _check_inputs(q, k, position_ids, self.head_dim, self.inv_freq.device)
         angles = position_ids.float()[:, None, :, None] * self.inv_freq  # (b, 1, seq, hd/2)
         angles = torch.cat((angles, angles), dim=-1)
         cos, sin = angles.cos(), angles.sin()

@@ -12,12 +12,29 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..models.inputs import check_attention_mask
-from ..nn.checks import check_ndim
+from ..models.inputs import ID_DTYPES, check_attention_mask, check_labels
+from ..nn.checks import check_integer_tensor, check_tensor
 
 __all__ = ["causal_lm_labels", "causal_lm_loss", "IGNORE_INDEX"]
 
 IGNORE_INDEX = -100  # PyTorch's cross_entropy default ignore_index
+
+
+def check_logits(logits: Tensor, shape_doc: str = "(batch, seq, vocab)") -> Tensor:
+    """Raise unless ``logits`` is a floating ``(batch, seq, vocab)`` tensor."""
+    check_tensor("logits", logits)
+    if logits.ndim != 3:
+        raise ValueError(f"logits must be {shape_doc} (3 dims), got shape {tuple(logits.shape)}")
+    if not logits.dtype.is_floating_point:
+        raise TypeError(f"logits must be a floating-point tensor, got {logits.dtype}")
+    return logits
+
+
+def mean_cross_entropy(logits: Tensor, labels: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
+    """Cross-entropy of ``logits (n, vocab)`` (in fp32) against ``labels (n,)``, averaged over the labels
+    that are not ``ignore_index``; 0 (not NaN, as a plain mean would give) when every label is ignored."""
+    total = F.cross_entropy(logits.float(), labels, ignore_index=ignore_index, reduction="sum")
+    return total / (labels != ignore_index).sum().clamp(min=1)
 
 
 def causal_lm_labels(input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
@@ -27,10 +44,12 @@ def causal_lm_labels(input_ids: Tensor, attention_mask: Tensor | None = None) ->
     >>> causal_lm_labels(torch.tensor([[5, 6, 7, 0]]), torch.tensor([[1, 1, 1, 0]]))
     tensor([[   5,    6,    7, -100]])
     """
-    check_ndim("input_ids", input_ids, 2, "(batch, seq)")
+    check_integer_tensor("input_ids", input_ids, shape_doc="(batch, seq)", ndims=2)
+    if input_ids.dtype not in ID_DTYPES:
+        raise TypeError(f"input_ids must be an integer tensor (torch.long or torch.int32), got {input_ids.dtype}")
     if attention_mask is None:
         return input_ids.clone()
-    real = check_attention_mask(attention_mask, tuple(input_ids.shape))
+    real = check_attention_mask(attention_mask, tuple(input_ids.shape), device=input_ids.device)
     return input_ids.masked_fill(~real, IGNORE_INDEX)
 
 
@@ -44,23 +63,24 @@ def causal_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
             wanted (padding; see ``causal_lm_labels``).
 
     Returns:
-        A scalar (fp32): the mean over all predicted (non-ignored) positions.
+        A scalar (fp32): the mean over all predicted (non-ignored) positions; 0 if there is none.
 
     Raises:
-        ValueError: if the shapes disagree or the sequence is shorter than 2.
+        ValueError: if the shapes disagree, the sequence is shorter than 2, or a label is neither
+            a class in ``[0, vocab)`` nor ``-100``.
+        TypeError: for integer logits or non-integer labels.
 
     >>> import torch
     >>> logits = torch.zeros(1, 3, 10)             # uniform predictions over 10 tokens
     >>> round(causal_lm_loss(logits, torch.tensor([[1, 2, 3]])).item(), 4)   # = log(10)
     2.3026
     """
-    check_ndim("logits", logits, 3, "(batch, seq, vocab)")
-    if labels.shape != logits.shape[:2]:
-        raise ValueError(f"labels must have shape (batch, seq) = {tuple(logits.shape[:2])}, got {tuple(labels.shape)}")
+    check_logits(logits)
+    labels = check_labels(labels, logits, ignore_index=IGNORE_INDEX)
     if labels.shape[1] < 2:
-        raise ValueError(f"causal_lm_loss needs sequences of at least 2 tokens, got {labels.shape[1]}")
+        raise ValueError(f"labels must hold at least 2 tokens per row (causal_lm_loss needs sequences of at least 2 "
+                         f"tokens: one to read, one to predict), got {labels.shape[1]}")
     shifted_logits = logits[:, :-1]  # positions 0 .. T-2 predict
     targets = labels[:, 1:]          # tokens    1 .. T-1
-    return F.cross_entropy(shifted_logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                           ignore_index=IGNORE_INDEX)
+    return mean_cross_entropy(shifted_logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 # --8<-- [end:causal_lm_loss]

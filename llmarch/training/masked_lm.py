@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from ..models.inputs import check_attention_mask, check_token_ids
+from ..models.inputs import check_attention_mask, check_labels, check_token_id, check_token_ids
+from ..nn.checks import check_float, check_positive_int
+from .causal_lm import check_logits, mean_cross_entropy
 
 __all__ = ["mask_tokens", "masked_lm_loss", "IGNORE_INDEX"]
 
@@ -23,7 +24,7 @@ IGNORE_INDEX = -100  # label of positions without a target (PyTorch's cross_entr
 
 
 def _check_fraction(name: str, value: float) -> float:
-    if not 0.0 <= float(value) <= 1.0:
+    if not 0.0 <= check_float(name, value) <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value}")
     return float(value)
 
@@ -78,7 +79,18 @@ def mask_tokens(
     >>> bool((labels[:, [0, 9, 10, 11]] == -100).all())   # never [CLS], [SEP] or [PAD]
     True
     """
+    check_positive_int("vocab_size", vocab_size)
     check_token_ids("input_ids", input_ids, vocab_size)
+    check_token_id("mask_token_id", mask_token_id, vocab_size)
+    if isinstance(special_token_ids, (str, bytes)) or not hasattr(special_token_ids, "__iter__"):
+        raise TypeError(f"special_token_ids must be an iterable of ints, got {type(special_token_ids).__name__} "
+                        f"({special_token_ids!r})")
+    special_token_ids = list(special_token_ids)
+    for value in special_token_ids:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"special_token_ids must hold ints, got {type(value).__name__} ({value!r})")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} ({generator!r})")
     for name, value in (("mlm_probability", mlm_probability), ("mask_fraction", mask_fraction),
                         ("random_fraction", random_fraction)):
         _check_fraction(name, value)
@@ -87,7 +99,7 @@ def mask_tokens(
     device = input_ids.device
     eligible = torch.ones_like(input_ids, dtype=torch.bool)
     if attention_mask is not None:
-        eligible &= check_attention_mask(attention_mask, tuple(input_ids.shape))
+        eligible &= check_attention_mask(attention_mask, tuple(input_ids.shape), device=input_ids.device)
     special = torch.as_tensor(list(special_token_ids), dtype=input_ids.dtype, device=device)
     if special.numel():
         eligible &= ~torch.isin(input_ids, special)
@@ -123,14 +135,17 @@ def masked_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
         logits: ``(batch, seq, vocab_size)``.
         labels: ``(batch, seq)`` from ``mask_tokens``.
 
+    Returns:
+        A scalar (fp32); 0 when no position is selected.
+
     Raises:
-        ValueError: if the shapes do not agree.
+        ValueError: if the shapes do not agree or a label is neither a class nor -100.
+        TypeError: for integer logits or non-integer labels.
 
     >>> logits = torch.zeros(1, 3, 4)
     >>> round(float(masked_lm_loss(logits, torch.tensor([[-100, 2, -100]]))), 4)   # log(4)
     1.3863
     """
-    if logits.ndim != 3 or logits.shape[:2] != labels.shape:
-        raise ValueError(f"logits must be (batch, seq, vocab) matching labels {tuple(labels.shape)}, "
-                         f"got {tuple(logits.shape)}")
-    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX)
+    check_logits(logits)
+    labels = check_labels(labels, logits, ignore_index=IGNORE_INDEX)
+    return mean_cross_entropy(logits.flatten(0, 1), labels.flatten())

@@ -14,7 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..nn.checks import check_ndim
+from ..models.inputs import check_labels
+from ..nn.checks import check_float, check_integer_tensor, check_positive_int
+from .causal_lm import check_logits
 
 __all__ = ["shift_right", "label_smoothed_cross_entropy", "IGNORE_INDEX"]
 
@@ -29,7 +31,11 @@ def shift_right(labels: Tensor, decoder_start_token_id: int, pad_token_id: int) 
     >>> shift_right(torch.tensor([[5, 6, 1, -100]]), decoder_start_token_id=0, pad_token_id=0)
     tensor([[0, 5, 6, 1]])
     """
-    check_ndim("labels", labels, 2, "(batch, tgt)")
+    check_integer_tensor("labels", labels, shape_doc="(batch, tgt)", ndims=2)
+    if labels.shape[1] == 0:
+        raise ValueError(f"labels must hold at least one token, got shape {tuple(labels.shape)}")
+    check_positive_int("decoder_start_token_id", decoder_start_token_id, allow_zero=True)
+    check_positive_int("pad_token_id", pad_token_id, allow_zero=True)
     shifted = labels.new_full(labels.shape, decoder_start_token_id)
     shifted[:, 1:] = labels[:, :-1]
     return shifted.masked_fill(shifted == IGNORE_INDEX, pad_token_id)
@@ -50,17 +56,20 @@ def label_smoothed_cross_entropy(logits: Tensor, labels: Tensor, epsilon: float 
         Scalar: the loss averaged over the non-ignored positions.
 
     Raises:
-        ValueError: on mismatched shapes or ``epsilon`` outside ``[0, 1)``.
+        ValueError: on mismatched shapes, a label that is neither a class nor ``ignore_index``,
+            or ``epsilon`` outside ``[0, 1)``.
+        TypeError: for integer logits, non-integer labels or a non-number ``epsilon``.
 
     >>> logits, labels = torch.randn(2, 3, 7), torch.tensor([[1, 2, -100], [3, 4, 5]])
     >>> ours = label_smoothed_cross_entropy(logits, labels, 0.1)
     >>> torch.allclose(ours, torch.nn.functional.cross_entropy(logits.view(-1, 7), labels.view(-1), label_smoothing=0.1))
     True
     """
-    check_ndim("logits", logits, 3, "(batch, tgt, vocab)")
-    if labels.shape != logits.shape[:2]:
-        raise ValueError(f"labels must have shape (batch, tgt) = {tuple(logits.shape[:2])}, got {tuple(labels.shape)}")
-    if not 0.0 <= epsilon < 1.0:
+    check_logits(logits, "(batch, tgt, vocab)")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__} ({ignore_index!r})")
+    labels = check_labels(labels, logits, ignore_index=ignore_index, shape_doc="(batch, tgt)")
+    if not 0.0 <= check_float("epsilon", epsilon) < 1.0:
         raise ValueError(f"epsilon must be in [0, 1), got {epsilon}")
     log_probs = F.log_softmax(logits.float(), dim=-1)
     keep = labels != ignore_index

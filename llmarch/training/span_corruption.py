@@ -20,7 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..nn.checks import check_ndim, check_positive_int
+from ..models.inputs import check_token_id
+from ..nn.checks import check_float, check_integer_tensor, check_positive_int
 
 __all__ = ["random_spans_noise_mask", "span_corruption", "sentinel_id"]
 
@@ -31,6 +32,10 @@ def sentinel_id(index: int, vocab_size: int) -> int:
     >>> sentinel_id(0, 32128), sentinel_id(1, 32128)
     (32127, 32126)
     """
+    check_positive_int("vocab_size", vocab_size)
+    check_positive_int("index", index, allow_zero=True)
+    if index >= vocab_size:
+        raise ValueError(f"index must be < vocab_size = {vocab_size} (one sentinel per top id), got {index}")
     return vocab_size - 1 - index
 
 
@@ -63,9 +68,11 @@ def random_spans_noise_mask(length: int, noise_density: float = 0.15, mean_noise
     (3, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1])
     """
     check_positive_int("length", length)
-    if not 0.0 < noise_density < 1.0:
+    if not 0.0 < check_float("noise_density", noise_density) < 1.0:
         raise ValueError(f"noise_density must be in (0, 1), got {noise_density}")
-    if not mean_noise_span_length >= 1.0:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} ({generator!r})")
+    if not check_float("mean_noise_span_length", mean_noise_span_length) >= 1.0:
         raise ValueError(f"mean_noise_span_length must be >= 1, got {mean_noise_span_length}")
     original_length, length = length, max(length, 2)
     num_noise = int(torch.round(_float32(length) * _float32(noise_density)))
@@ -111,7 +118,9 @@ def span_corruption(tokens: Tensor, vocab_size: int, *, noise_density: float = 0
         ``targets (n_out,)`` -- each sentinel followed by the tokens it replaced.
 
     Raises:
-        ValueError: if ``tokens`` is not 1-D or already contains sentinel ids.
+        ValueError: if ``tokens`` is not 1-D, empty, holds a negative id or already contains
+            sentinel ids, or a setting is out of range.
+        TypeError: for non-integer tokens or settings of the wrong type.
 
     >>> tokens = torch.arange(10, 30)
     >>> inputs, targets = span_corruption(tokens, 100, generator=torch.Generator().manual_seed(0))
@@ -120,9 +129,19 @@ def span_corruption(tokens: Tensor, vocab_size: int, *, noise_density: float = 0
     >>> targets.tolist()
     [99, 27, 28, 29]
     """
-    check_ndim("tokens", tokens, 1, "(seq,)")
-    mask = random_spans_noise_mask(tokens.shape[0], noise_density, mean_noise_span_length, generator=generator)
+    check_integer_tensor("tokens", tokens, shape_doc="(seq,)", ndims=1)
+    check_positive_int("vocab_size", vocab_size)
+    if tokens.shape[0] == 0:
+        raise ValueError("tokens must hold at least one token, got shape (0,)")
+    if tokens.device.type == "meta":
+        raise ValueError("tokens must be on a device that holds values (cpu, cuda ...), got meta")
+    if eos_token_id is not None:
+        check_token_id("eos_token_id", eos_token_id, vocab_size)
+    mask = random_spans_noise_mask(tokens.shape[0], noise_density, mean_noise_span_length,
+                                   generator=generator).to(tokens.device)
     num_sentinels = int(mask.sum()) + 1
+    if int(tokens.min()) < 0:
+        raise ValueError(f"tokens must be non-negative ids, got a smallest id of {int(tokens.min())}")
     if int(tokens.max()) >= vocab_size - num_sentinels:
         raise ValueError(f"tokens must stay below the sentinel ids (>= {vocab_size - num_sentinels} for "
                          f"vocab_size={vocab_size}), got a largest id of {int(tokens.max())}")
