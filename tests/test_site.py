@@ -5,8 +5,10 @@ notebooks) must pass without a single warning. Then the site is served on 127.0.
 headless Chromium (Debian's ``chromium``, driven by Playwright) to check, in both languages, that
 Chinese glyphs render with a CJK font, math is typeset by the vendored KaTeX, figures load, the
 language switch reaches the other language, search finds Chinese and English words, the copy
-button leaves out ``>>>`` prompts and outputs, and no request leaves 127.0.0.1.
-Screenshots go to ``.artifacts/screenshots/`` (git-ignored).
+button leaves out ``>>>`` prompts and outputs, and no request leaves 127.0.0.1. Every page of
+both languages is opened once, and any console error, JavaScript error or failed request (a 404
+included) fails the test that caused it. Screenshots go to ``.artifacts/screenshots/``
+(git-ignored).
 """
 
 from __future__ import annotations
@@ -134,11 +136,37 @@ def browser_session(server):
         context.on("request", lambda request: requests.append(request.url))
         context.on("response", lambda response: response.status >= 400 and failures.append(
             f"{response.status} {response.url}"))
+        # a request cancelled because the test navigated on (net::ERR_ABORTED) is not a failure
+        context.on("requestfailed", lambda request: request.failure != "net::ERR_ABORTED" and
+                   failures.append(f"{request.failure} {request.url}"))
         page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("pageerror", lambda error: errors.append(f"JavaScript error on {page.url}: {error}"))
+        page.on("console", lambda message: message.type == "error" and errors.append(
+            f"console error on {page.url}: {message.text} ({message.location.get('url')})"))
         yield {"base": server, "page": page, "context": context, "requests": requests,
                "failures": failures, "errors": errors}
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_console(request):
+    """Fail a browser test on any console error, JavaScript error or failed request it caused."""
+    if "browser_session" not in request.fixturenames:
+        yield
+        return
+    session = request.getfixturevalue("browser_session")
+    seen = {key: len(session[key]) for key in ("failures", "errors")}
+    yield
+    session["page"].wait_for_timeout(200)  # let late console messages and responses arrive
+    new = {key: session[key][seen[key]:] for key in seen}
+    assert not new["failures"], "failed requests:\n" + "\n".join(new["failures"])
+    assert not new["errors"], "console or JavaScript errors:\n" + "\n".join(new["errors"])
+
+
+def _pages_of_the_site() -> list[str]:
+    """URL paths of every built page (both languages), e.g. ``/``, ``/en/api/``."""
+    relative = (p.parent.relative_to(SITE).as_posix() for p in SITE.rglob("index.html"))
+    return sorted("/" if rel == "." else f"/{rel}/" for rel in relative)
 
 
 def _open(session, path: str):
@@ -246,7 +274,23 @@ def test_no_request_left_127_0_0_1(browser_session):
     remote = sorted({url for url in requests if urlparse(url).scheme in ("http", "https", "ws", "wss")
                      and urlparse(url).hostname != "127.0.0.1"})
     assert not remote, f"requests left 127.0.0.1: {remote}"
-    # Material probes <alternate link>/sitemap.xml; i18n's per-page alternates make those 404s harmless
-    broken = [f for f in browser_session["failures"] if not f.endswith("/sitemap.xml")]
-    assert not broken, f"failed requests: {broken}"
-    assert not browser_session["errors"], f"JavaScript errors: {browser_session['errors']}"
+    assert not browser_session["failures"], f"failed requests: {browser_session['failures']}"
+    assert not browser_session["errors"], f"console errors: {browser_session['errors']}"
+
+
+def test_every_page_opens_without_console_errors_or_failed_requests(browser_session):
+    # the autouse fixture _clean_console fails this test on any problem, naming the page or URL;
+    # and a code block whose lines fit 88 columns must not scroll sideways in a 1280-px window
+    pages = _pages_of_the_site()
+    assert "/" in pages and "/en/" in pages and len(pages) >= 20, pages
+    scrolling = []
+    for path in pages:
+        page = _open(browser_session, path)
+        assert page.evaluate("document.documentElement.lang") in LANGUAGES, path
+        blocks = page.evaluate("""Array.from(document.querySelectorAll('article pre > code'))
+            .filter(c => c.offsetParent !== null)           // shown, not in a closed <details>
+            .map(c => [Math.max(...c.textContent.split('\\n').map(line => line.length)),
+                       c.scrollWidth, c.clientWidth])""")
+        scrolling += [f"{path}: {columns} columns, {scroll} > {width} px"
+                      for columns, scroll, width in blocks if columns <= 88 and scroll > width]
+    assert not scrolling, "code blocks of at most 88 columns that scroll:\n" + "\n".join(scrolling)

@@ -20,8 +20,8 @@
 import matplotlib.pyplot as plt
 import torch
 
-from llmarch import (causal_mask, combine_masks, cross_attention_mask, padding_mask, prefix_lm_mask,
-                     to_additive_mask, unilm_mask)
+from llmarch import (causal_mask, combine_masks, cross_attention_mask, padding_mask,
+                     prefix_lm_mask, to_additive_mask, unilm_mask)
 from llmarch.nn.plotting import plot_mask
 
 panels = {

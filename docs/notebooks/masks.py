@@ -13,15 +13,15 @@
 #
 # 这个笔记本由 [jupytext](https://jupytext.readthedocs.io) 的 percent 格式源文件生成，
 # 在构建网站时执行（`allow_errors: false`：任何一个单元格出错，构建就失败）。
-# 它用 `llmarch` 画出四种注意力掩码，并演示带 KV 缓存时因果掩码为什么要"右下对齐"。
+# 它用 `llmarch` 画出四种注意力掩码，并演示带 KV 缓存时因果掩码为什么要“右下对齐”。
 # 掩码是布尔张量，`True` 表示可以注意。
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 
-from llmarch import (causal_mask, combine_masks, cross_attention_mask, padding_mask, prefix_lm_mask,
-                     to_additive_mask, unilm_mask)
+from llmarch import (causal_mask, combine_masks, cross_attention_mask, padding_mask,
+                     prefix_lm_mask, to_additive_mask, unilm_mask)
 from llmarch.nn.plotting import plot_mask
 
 panels = {
