@@ -19,3 +19,6 @@ __all__ += ["EncoderOnly", "Pooler", "EncoderOnlyForMaskedLM", "EncoderOnlyForSe
 from .beam_search import beam_search  # noqa: E402
 from .encoder_decoder import EncoderDecoderLM  # noqa: E402
 __all__ += ["EncoderDecoderLM", "beam_search"]
+# prefix LM / UniLM / GLM (decoder-only with other masks):
+from .prefix_lm import check_prefix_lengths, prefix_lm_attention_mask  # noqa: E402
+__all__ += ["check_prefix_lengths", "prefix_lm_attention_mask"]

@@ -17,7 +17,7 @@ from ..nn.relative import check_relative_buckets
 __all__ = ["ModelConfig", "ARCHITECTURES", "POSITIONS"]
 
 ARCHITECTURES = ("decoder_only", "encoder_only", "encoder_decoder")
-POSITIONS = ("learned", "sinusoidal", "rotary", "alibi", "t5_relative", "none")
+POSITIONS = ("learned", "sinusoidal", "rotary", "alibi", "t5_relative", "none", "learned_2d")
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,9 @@ class ModelConfig:
         head_dim: per-head size; ``None`` = ``d_model // num_heads``.
         max_positions: longest sequence for learned positions (and the checked maximum).
         position: ``"learned"``, ``"sinusoidal"``, ``"rotary"``, ``"alibi"``,
-            ``"t5_relative"`` or ``"none"`` (NoPE).
+            ``"t5_relative"``, ``"none"`` (NoPE) or ``"learned_2d"`` (GLM's two learned tables,
+            position + position within a span, summed; decoder-only; ``block_position_ids`` in
+            ``DecoderOnlyLM.forward``).
         norm, norm_position, norm_eps: ``"layernorm"``/``"rmsnorm"``, ``"pre"``/``"post"``.
         activation, gated: the feed-forward (``"gelu_tanh"`` is GPT-2's ``gelu_new``).
         bias: biases in linear layers and LayerNorms.
@@ -51,6 +53,10 @@ class ModelConfig:
         rope_base: RoPE base.
         pad_token_id, bos_token_id, eos_token_id, decoder_start_token_id: special ids.
         backend: attention backend, ``"auto"``, ``"sdpa"`` or ``"eager"``.
+        prefix_lm: decoder-only: ``generate`` treats the prompt as a prefix -- run once with
+            bidirectional attention, then causal decoding with a KV cache (a prefix LM, or
+            "non-causal decoder"; ``llmarch.models.prefix_lm``). ``forward`` takes
+            ``prefix_lengths`` whatever this flag says.
 
     >>> cfg = ModelConfig("decoder_only", vocab_size=100, d_model=32, num_layers=2, num_heads=4, d_ff=64)
     >>> cfg.replace(num_layers=3).num_layers
@@ -96,6 +102,7 @@ class ModelConfig:
     eos_token_id: int | None = None
     decoder_start_token_id: int | None = None
     backend: str = "auto"
+    prefix_lm: bool = False
 
     def __post_init__(self) -> None:
         check_choice("architecture", self.architecture, ARCHITECTURES)
@@ -116,12 +123,17 @@ class ModelConfig:
         if self.num_heads % (self.num_kv_heads or self.num_heads):
             raise ValueError(f"num_heads must be divisible by num_kv_heads, got num_heads={self.num_heads} "
                              f"and num_kv_heads={self.num_kv_heads}")
-        if self.position == "learned" and self.max_positions is None:
-            raise ValueError("max_positions is required with position='learned', got None")
+        if self.position in ("learned", "learned_2d") and self.max_positions is None:
+            raise ValueError(f"max_positions is required with position={self.position!r}, got None")
+        if self.position == "learned_2d" and self.architecture != "decoder_only":
+            raise ValueError("position='learned_2d' (GLM's 2D positions) needs architecture='decoder_only', "
+                             f"got {self.architecture!r}")
         check_choice("activation", self.activation, tuple(ACTIVATIONS))
         check_choice("backend", self.backend, ("auto", "eager", "sdpa"))
-        for name in ("gated", "bias", "tie_embeddings", "embedding_norm", "pooler"):
+        for name in ("gated", "bias", "tie_embeddings", "embedding_norm", "pooler", "prefix_lm"):
             check_bool(name, getattr(self, name))
+        if self.prefix_lm is True and self.architecture != "decoder_only":
+            raise ValueError(f"prefix_lm=True needs architecture='decoder_only', got {self.architecture!r}")
         check_positive_int("type_vocab_size", self.type_vocab_size, allow_zero=True)
         check_float("norm_eps", self.norm_eps, non_negative=True)
         check_float("rope_base", self.rope_base, positive=True)

@@ -8,6 +8,8 @@ one with a final LayerNorm; RoPE, RMSNorm, SwiGLU and GQA are configuration choi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -19,6 +21,7 @@ from .embeddings import Embeddings
 from .generation import GenerationMixin, decoding_step
 from .init import init_weights
 from .inputs import check_position_ids, key_padding_mask
+from .prefix_lm import non_causal_mask
 from .stack import TransformerStack
 
 __all__ = ["DecoderOnlyLM", "DecoderState", "position_ids_from_mask"]
@@ -75,6 +78,10 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
 
     Shapes: ``input_ids (batch, seq)`` -> logits ``(batch, seq, vocab_size)``.
 
+    The same weights serve the non-causal decoders of chapter 4 through other masks:
+    ``prefix_lengths`` (prefix LM, GLM), ``self_attention_mask`` (UniLM), and with
+    ``config.prefix_lm`` ``generate`` reads the prompt bidirectionally (``llmarch.models.prefix_lm``).
+
     >>> from llmarch import create_model
     >>> model = create_model("gpt2", num_layers=2, d_model=64, num_heads=4, d_ff=256, vocab_size=100).eval()
     >>> model(torch.tensor([[1, 2, 3]])).shape
@@ -94,7 +101,8 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
             self.lm_head.weight = self.embeddings.tokens.weight
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, cache: KVCache | None = None, *,
-                position_ids: Tensor | None = None) -> Tensor:
+                position_ids: Tensor | None = None, prefix_lengths: int | Sequence[int] | Tensor | None = None,
+                self_attention_mask: Tensor | None = None, block_position_ids: Tensor | None = None) -> Tensor:
         """Next-token logits at every position.
 
         Args:
@@ -105,13 +113,22 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
                 unpadded one.
             cache: a ``KVCache``, extended in place.
             position_ids: ``(batch or 1, seq)``; default from ``attention_mask`` or the cache.
+            prefix_lengths: prefix LM: an int or ``(batch,)`` -- the first ``prefix_lengths[b]``
+                real tokens of row ``b`` attend to each other bidirectionally, the rest causally
+                (``llmarch.models.prefix_lm``; with a cache the prefix must already be cached).
+                ``None``: causal.
+            self_attention_mask: bool ``(batch or 1, 1, seq, past + seq)``, ``True`` = may
+                attend: replaces the causal mask (UniLM's four masks); padding is still applied.
+            block_position_ids: ``(batch or 1, seq)`` GLM's positions within a span
+                (``config.position == "learned_2d"``; default 0).
 
         Returns:
             Logits ``(batch, seq, vocab_size)`` in the model's dtype.
 
         Raises:
             ValueError / TypeError: ids outside the vocabulary, a mask of the wrong shape or
-                dtype, positions beyond ``max_positions``.
+                dtype, positions beyond ``max_positions``, a negative prefix length or one
+                longer than its row, ``prefix_lengths`` of the wrong shape.
         """
         check_ndim("input_ids", input_ids, 2, "(batch, seq)")  # values: checked by the embeddings
         check_cache(cache, self.config.num_layers)
@@ -125,14 +142,24 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
             position_ids = position_ids_from_mask(attention_mask)[:, -input_ids.shape[1]:]
         if position_ids is None:
             position_ids = position_ids_from_offset(offset, input_ids.shape[1], device=input_ids.device)
-        return self.lm_logits(self.hidden_states(input_ids, mask, cache, position_ids))
+        is_causal = True
+        if prefix_lengths is not None or self_attention_mask is not None:  # prefix LM, UniLM, GLM
+            full = non_causal_mask(tuple(input_ids.shape), attention_mask if mask is not None else None, cache,
+                                   prefix_lengths=prefix_lengths, self_attention_mask=self_attention_mask,
+                                   device=input_ids.device)
+            if full is not None:
+                mask, is_causal = full, False
+        return self.lm_logits(self.hidden_states(input_ids, mask, cache, position_ids, is_causal=is_causal,
+                                                 block_position_ids=block_position_ids))
 
     def hidden_states(self, input_ids: Tensor, mask: Tensor | None, cache: KVCache | None,
-                      position_ids: Tensor) -> Tensor:
+                      position_ids: Tensor, *, is_causal: bool = True,
+                      block_position_ids: Tensor | None = None) -> Tensor:
         """The final hidden states ``(batch, seq, d_model)`` (no argument checks beyond the
-        embeddings'; ``mask`` is a bool key mask ``(batch, 1, 1, k_len)``)."""
-        x = self.embeddings(input_ids, position_ids)
-        return self.decoder(x, mask=mask, cache=cache, position_ids=position_ids)
+        embeddings'; ``mask`` is a bool key mask ``(batch, 1, 1, k_len)``, or the full mask
+        ``(batch, 1, seq, k_len)`` with ``is_causal=False``)."""
+        x = self.embeddings(input_ids, position_ids, block_position_ids=block_position_ids)
+        return self.decoder(x, mask=mask, cache=cache, position_ids=position_ids, is_causal=is_causal)
 
     def lm_logits(self, hidden: Tensor) -> Tensor:
         """Project hidden states ``(..., d_model)`` to vocabulary logits ``(..., vocab_size)``."""
@@ -163,7 +190,9 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
             position_ids = position_ids_from_mask(attention_mask)
         state = DecoderState(cache, buffer, prompt_len, None,
                              decoding_step(type(self)._next_token_logits, compile))
-        logits = self._next_token_logits(input_ids, state.visible_mask(), cache, position_ids)
+        # a prefix LM reads the whole prompt bidirectionally, once; every later step is causal
+        logits = self._next_token_logits(input_ids, state.visible_mask(), cache, position_ids,
+                                         is_causal=not self.config.prefix_lm)
         state.next_positions = (position_ids[:, -1:] + 1).expand(batch, 1).clone()
         return input_ids, logits, state
 
@@ -175,9 +204,9 @@ class DecoderOnlyLM(GenerationMixin, nn.Module):
         return logits
 
     def _next_token_logits(self, input_ids: Tensor, mask: Tensor | None, cache: KVCache,
-                           position_ids: Tensor) -> Tensor:
+                           position_ids: Tensor, is_causal: bool = True) -> Tensor:
         """fp32 logits ``(batch, vocab)`` after the last of ``input_ids``: the head runs only
         where a token is chosen."""
-        hidden = self.hidden_states(input_ids, mask, cache, position_ids)
+        hidden = self.hidden_states(input_ids, mask, cache, position_ids, is_causal=is_causal)
         return self.lm_logits(hidden[:, -1]).float()
     # --8<-- [end:generation_hooks]

@@ -15,7 +15,7 @@ from ..nn.checks import check_integer_tensor, check_ndim, check_tensor
 from ..nn.masks import padding_mask
 
 __all__ = ["check_token_ids", "check_token_id", "check_attention_mask", "key_padding_mask", "check_position_ids",
-           "check_labels"]
+           "check_block_position_ids", "check_labels"]
 
 ID_DTYPES = (torch.int64, torch.int32)  # what nn.Embedding indexes with
 
@@ -132,6 +132,32 @@ def check_position_ids(position_ids: Tensor, batch: int, seq: int, device: torch
     if position_ids.device != device:
         raise ValueError(f"position_ids must be on the device of input_ids ({device}), got {position_ids.device}")
     return position_ids
+
+
+def check_block_position_ids(block_position_ids: Tensor, shape: tuple[int, int], limit: int,
+                             device: torch.device) -> Tensor:
+    """Raise unless ``block_position_ids`` (GLM's positions within a span) is an integer
+    ``(1 or batch, seq)`` tensor on ``device`` with values in ``[0, limit)``.
+
+    >>> check_block_position_ids(torch.tensor([[0, 1, 9]]), (1, 3), 8, torch.device("cpu"))
+    Traceback (most recent call last):
+    ...
+    ValueError: block_position_ids must lie in [0, 8) (max_positions), got values in [0, 9]
+    """
+    batch, seq = shape
+    check_integer_tensor("block_position_ids", block_position_ids, shape_doc="(batch or 1, seq)", ndims=2)
+    if block_position_ids.shape[1] != seq or block_position_ids.shape[0] not in (1, batch):
+        raise ValueError(f"block_position_ids must have shape (1 or {batch}, {seq}) (that of input_ids), "
+                         f"got {tuple(block_position_ids.shape)}")
+    if block_position_ids.device != device:
+        raise ValueError(f"block_position_ids must be on the device of input_ids ({device}), "
+                         f"got {block_position_ids.device}")
+    if block_position_ids.numel() and not torch.compiler.is_compiling() and block_position_ids.device.type != "meta":
+        low, high = int(block_position_ids.min()), int(block_position_ids.max())
+        if low < 0 or high >= limit:
+            raise ValueError(f"block_position_ids must lie in [0, {limit}) (max_positions), got values in "
+                             f"[{low}, {high}]")
+    return block_position_ids
 
 
 def check_labels(labels: Tensor, logits: Tensor, *, ignore_index: int = -100, name: str = "labels",

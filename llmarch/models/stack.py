@@ -60,7 +60,7 @@ class TransformerStack(nn.Module):
 
     def forward(self, x: Tensor, *, mask: Tensor | None = None, cache: KVCache | None = None,
                 position_ids: Tensor | None = None, context: Tensor | None = None,
-                context_mask: Tensor | None = None) -> Tensor:
+                context_mask: Tensor | None = None, is_causal: bool | None = None) -> Tensor:
         """Run every layer.
 
         Args:
@@ -71,8 +71,11 @@ class TransformerStack(nn.Module):
             position_ids: ``(batch or 1, seq)`` for RoPE (default: after the cached tokens).
             context: encoder output ``(batch, src_len, d_model)``, for cross-attention.
             context_mask: bool mask of ``context``, broadcastable to ``(batch, heads, seq, src_len)``.
+            is_causal: add the causal mask (default: ``causal`` of the constructor). ``False`` in a
+                causal stack lets ``mask`` alone decide (prefix LM, UniLM, GLM).
         """
         q_len = x.shape[1]
+        is_causal = self.causal if is_causal is None else is_causal
         offset = 0 if cache is None else cache.offset
         bias = None
         if self.position_bias is not None:
@@ -80,7 +83,7 @@ class TransformerStack(nn.Module):
             k_len = first.max_len if isinstance(first, StaticLayerCache) else offset + q_len
             bias = self.position_bias(q_len, k_len, offset).to(x.dtype)
         for index, layer in enumerate(self.layers):
-            x = layer(x, mask=mask, is_causal=self.causal, bias=bias, position_ids=position_ids,
+            x = layer(x, mask=mask, is_causal=is_causal, bias=bias, position_ids=position_ids,
                       cache=None if cache is None else cache.layers[index],
                       context=context, context_mask=context_mask,
                       cross_cache=None if cache is None or cache.cross_layers is None else cache.cross_layers[index])

@@ -44,9 +44,10 @@ _TRAIN_HELP = {
 }
 _CHOICES = {"dtype": DTYPES, "device": ("auto", "cpu", "cuda"), "strategy": ("ddp", "fsdp")}
 _RUN_DEFAULTS = {"objective": None, "overrides": [], "val_fraction": 0.1, "tokenizer": "char", "vocab_size": None,
-                 "mlm_probability": 0.15, "noise_density": 0.15, "mean_span_length": 3.0, "label_smoothing": 0.0}
-_MODEL_KEYS = ("preset", "overrides", "objective", "tokenizer", "vocab_size", "mlm_probability", "noise_density",
-               "mean_span_length", "label_smoothing", "data", "val_fraction")
+                 "tokenizer_text": "train", "mlm_probability": 0.15, "noise_density": 0.15, "mean_span_length": 3.0,
+                 "label_smoothing": 0.0}
+_MODEL_KEYS = ("preset", "overrides", "objective", "tokenizer", "vocab_size", "tokenizer_text", "mlm_probability",
+               "noise_density", "mean_span_length", "label_smoothing", "data", "val_fraction")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,12 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--preset", help="model preset: gpt2, llama-tiny, bert-base, t5-small, ... (a new run)")
     run.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
                      help="override a model config field, e.g. --set num_layers=2 --set d_model=128 (repeatable)")
-    run.add_argument("--objective", choices=("causal_lm", "mlm", "span_corruption"),
-                     help="training objective (default: the preset family's: causal_lm, mlm, span_corruption)")
+    run.add_argument("--objective", choices=("causal_lm", "mlm", "span_corruption", "prefix_lm", "unilm", "glm"),
+                     help="training objective (default: the preset family's: causal_lm, mlm, span_corruption); "
+                          "prefix_lm, unilm and glm train a decoder-only preset")
     run.add_argument("--data", help="corpus name (tang300, psalms) or a UTF-8 text file")
     run.add_argument("--val-fraction", type=float, help="share of documents held out for validation (default 0.1)")
     run.add_argument("--tokenizer", choices=("char", "bpe"), help="tokenizer to train (default char)")
     run.add_argument("--vocab-size", type=int, help="BPE vocabulary size (default 1024)")
+    run.add_argument("--tokenizer-text", choices=("train", "all"),
+                     help="text the tokenizer learns from: the training split (default) or all of it -- for char, "
+                          "validation characters then have ids instead of <unk>; only the character set leaks")
     run.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, loss.png")
     run.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     run.add_argument("--until", type=int, metavar="STEP",
@@ -71,9 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="progress display: a bar on a terminal (auto), always a bar, or plain lines")
     run.add_argument("--no-plot", dest="plot", action="store_false", help="do not draw loss.png")
     objective = parser.add_argument_group("objective")
-    objective.add_argument("--mlm-probability", type=float, help="mlm: share of tokens predicted (default 0.15)")
-    objective.add_argument("--noise-density", type=float, help="span_corruption: share corrupted (default 0.15)")
-    objective.add_argument("--mean-span-length", type=float, help="span_corruption: mean span length (default 3)")
+    objective.add_argument("--mlm-probability", type=float,
+                           help="mlm, unilm: share of tokens predicted (default 0.15)")
+    objective.add_argument("--noise-density", type=float,
+                           help="span_corruption, glm: share corrupted / blanked (default 0.15)")
+    objective.add_argument("--mean-span-length", type=float,
+                           help="span_corruption, glm: mean span length (default 3)")
     objective.add_argument("--label-smoothing", type=float, help="span_corruption: label smoothing (default 0)")
     trainer = parser.add_argument_group("trainer")
     for field in dataclasses.fields(TrainConfig):
@@ -130,8 +138,12 @@ def run(args: argparse.Namespace) -> int:
     name = make_objective(options["objective"], model_config.architecture).name
     tokenizer, train_ids, val_ids = prepare_data(
         options["data"], val_fraction=options["val_fraction"], tokenizer=load_tokenizer(out) if options.get("resume")
-        else None, tokenizer_kind=options["tokenizer"], vocab_size=options["vocab_size"])
+        else None, tokenizer_kind=options["tokenizer"], vocab_size=options["vocab_size"],
+        tokenizer_text=options["tokenizer_text"])
     objective_options = {"mlm": {"mlm_probability": options["mlm_probability"]},
+                         "unilm": {"mlm_probability": options["mlm_probability"]},
+                         "glm": {"mask_ratio": options["noise_density"],
+                                 "mean_span_length": options["mean_span_length"]},
                          "span_corruption": {"noise_density": options["noise_density"],
                                              "mean_noise_span_length": options["mean_span_length"],
                                              "label_smoothing": options["label_smoothing"]}}

@@ -10,6 +10,12 @@ objective, which builds the model's inputs and targets:
 * ``span_corruption`` (encoder-decoder, T5): ``w[:, :-1]`` with noise spans replaced by
   sentinels; the decoder predicts the sentinels and the hidden spans
   (``llmarch.training.span_corruption``). Needs a decoder-start id and the sentinels.
+* ``prefix_lm`` (decoder-only with a bidirectional prefix): each row split at a random point;
+  next-token loss on the part after it only (``llmarch.training.prefix_lm``).
+* ``unilm`` (decoder-only weights, UniLM's four masks mixed per row): cloze loss on 15% of the
+  tokens (``llmarch.training.unilm``). Needs ``[MASK]``.
+* ``glm`` (decoder-only with 2D positions): autoregressive blank infilling
+  (``llmarch.training.glm``). Needs ``[MASK]``, ``[S]`` and ``[E]``.
 
 The extra ids are placed *above* the tokenizer's vocabulary: ``tokenizer.vocab_size`` is the
 first one, so the tokenizer's own ids keep their meaning. Random draws (masking, spans) come from
@@ -27,11 +33,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.config import ModelConfig
+from .causal_lm import mean_cross_entropy
+from .glm import glm_loss
+from .glm_sampling import glm_batch
 from .masked_lm import mask_tokens, masked_lm_loss
+from .prefix_lm import prefix_lm_labels, sample_prefix_lengths
 from .seq2seq_loss import label_smoothed_cross_entropy, shift_right
 from .span_corruption import random_spans_noise_mask, span_corruption
+from .unilm import unilm_batch, unilm_loss
 
-__all__ = ["Objective", "CausalLM", "MaskedLM", "SpanCorruption", "OBJECTIVES", "DEFAULT_OBJECTIVE", "make_objective"]
+__all__ = ["Objective", "CausalLM", "MaskedLM", "SpanCorruption", "PrefixLM", "UniLM", "GLM", "OBJECTIVES",
+           "DEFAULT_OBJECTIVE", "make_objective"]
 
 
 @dataclass
@@ -167,8 +179,89 @@ class SpanCorruption(Objective):
         return label_smoothed_cross_entropy(logits, targets, self.label_smoothing), targets.numel()
 
 
-OBJECTIVES: dict[str, type[Objective]] = {"causal_lm": CausalLM, "mlm": MaskedLM, "span_corruption": SpanCorruption}
-DEFAULT_OBJECTIVE = {cls.architecture: name for name, cls in OBJECTIVES.items()}
+# --8<-- [start:prefix_objectives]
+@dataclass
+class PrefixLM(Objective):
+    """Prefix LM on ``w``: a random split point ``p`` per row (uniform in ``[1, seq_len]``); the
+    first ``p`` inputs are the bidirectional prefix, and only the tokens after it are predicted.
+    The model gets ``config.prefix_lm = True``, so ``generate`` reads the prompt as the prefix."""
+
+    name = "prefix_lm"
+    architecture = "decoder_only"
+
+    def configure(self, config, base_vocab, seq_len, eos_token_id):
+        return super().configure(config, base_vocab, seq_len, eos_token_id).replace(prefix_lm=True)
+
+    def loss(self, model, window, *, config, base_vocab, generator=None):
+        inputs = window[:, :-1]
+        prefix = sample_prefix_lengths(inputs.shape[0], inputs.shape[1], max_length=inputs.shape[1],
+                                       generator=generator).to(window.device)
+        targets = prefix_lm_labels(window, prefix)[:, 1:]  # logits at t predict w[t + 1], none inside the prefix
+        logits = model(inputs, prefix_lengths=prefix)
+        return mean_cross_entropy(logits.flatten(0, 1), targets.flatten()), int((targets != -100).sum())
+
+
+@dataclass
+class UniLM(Objective):
+    """UniLM on ``w[:, :-1]``: each row draws bidirectional / left-to-right / right-to-left /
+    seq2seq (1/3, 1/6, 1/6, 1/3) and is trained as a cloze task under that mask; ``[MASK]`` is
+    id ``base_vocab``.
+
+    Args:
+        mlm_probability: share of tokens masked (UniLM: 0.15).
+    """
+
+    mlm_probability: float = 0.15
+    name = "unilm"
+    architecture = "decoder_only"
+
+    def extra_ids(self, seq_len):
+        return 1  # [MASK]
+
+    def loss(self, model, window, *, config, base_vocab, generator=None):
+        batch = unilm_batch(window[:, :-1], mask_token_id=base_vocab, vocab_size=config.vocab_size,
+                            mlm_probability=self.mlm_probability, generator=generator)
+        logits = model(batch.input_ids, self_attention_mask=batch.self_attention_mask)
+        return unilm_loss(logits, batch.labels), int((batch.labels != -100).sum())
+
+
+@dataclass
+class GLM(Objective):
+    """GLM's blank infilling on ``w[:, :-1]``; ``[MASK]``, ``[S]``, ``[E]`` are ids ``base_vocab``,
+    ``+ 1``, ``+ 2``. The model's learned positions become GLM's 2D ones (``learned_2d``).
+
+    Args:
+        mask_ratio: share of tokens blanked (GLM: 0.15).
+        mean_span_length: Poisson mean of the span lengths (GLM: 3).
+    """
+
+    mask_ratio: float = 0.15
+    mean_span_length: float = 3.0
+    name = "glm"
+    architecture = "decoder_only"
+
+    def extra_ids(self, seq_len):
+        return 3  # [MASK], [S], [E]
+
+    def configure(self, config, base_vocab, seq_len, eos_token_id):
+        if config.position not in ("learned", "learned_2d"):
+            raise ValueError("objective 'glm' needs learned positions (they become GLM's 2D positions), "
+                             f"got position={config.position!r}")
+        return super().configure(config, base_vocab, seq_len, eos_token_id).replace(position="learned_2d")
+
+    def loss(self, model, window, *, config, base_vocab, generator=None):
+        b = glm_batch(window[:, :-1], mask_token_id=base_vocab, start_token_id=base_vocab + 1,
+                      end_token_id=base_vocab + 2, mask_ratio=self.mask_ratio,
+                      mean_span_length=self.mean_span_length, generator=generator)
+        logits = model(b.input_ids, b.attention_mask, position_ids=b.position_ids,
+                       block_position_ids=b.block_position_ids, prefix_lengths=b.prefix_lengths)
+        return glm_loss(logits, b.labels), int((b.labels != -100).sum())
+# --8<-- [end:prefix_objectives]
+
+
+OBJECTIVES: dict[str, type[Objective]] = {"causal_lm": CausalLM, "mlm": MaskedLM, "span_corruption": SpanCorruption,
+                                          "prefix_lm": PrefixLM, "unilm": UniLM, "glm": GLM}
+DEFAULT_OBJECTIVE = {"decoder_only": "causal_lm", "encoder_only": "mlm", "encoder_decoder": "span_corruption"}
 
 
 def make_objective(name: str | None, architecture: str, **options) -> Objective:
