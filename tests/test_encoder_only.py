@@ -170,15 +170,3 @@ def test_mean_pooling_ignores_padding_and_checks_shapes():
     torch.testing.assert_close(mean_pooling(hidden, mask)[1], hidden[1].mean(0))
     with pytest.raises(ValueError, match=r"attention_mask must have shape \(batch, seq\) = \(2, 4\), got \(2, 3\)"):
         mean_pooling(hidden, mask[:, :3])
-
-
-def test_bench_encoder_quick_smoke(capsys):
-    """The benchmark runs end to end (a smoke test: nothing here is timed or compared)."""
-    pytest.importorskip("transformers")
-    from types import SimpleNamespace
-
-    from llmarch.lab.bench_encoder import run
-
-    assert run(SimpleNamespace(quick=True)) == 0
-    out = capsys.readouterr().out
-    assert "llmarch EncoderOnly" in out and "hf BertModel (sdpa)" in out and "matmul peak" in out

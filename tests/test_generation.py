@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 import torch
 
@@ -143,11 +141,3 @@ def test_bad_generation_arguments(gpt, kwargs, error, message):
 def test_greedy_ignores_temperature_like_hf(gpt):
     ids = torch.randint(0, 97, (1, 4))
     assert torch.equal(gpt.generate(ids, 5, temperature=0.0), gpt.generate(ids, 5))
-
-
-def test_bench_generate_quick_runs(capsys):
-    from llmarch.lab import bench_generate
-
-    assert bench_generate.run(argparse.Namespace(quick=True)) == 0
-    out = capsys.readouterr().out
-    assert "tokens/s" in out and "cache" in out

@@ -5,8 +5,10 @@ Two questions, answered from one run:
 1. **Speed.** Forward + backward time of ``llmarch.nn.MultiHeadAttention`` (sdpa backend,
    ``is_causal=True``) against ``torch.nn.MultiheadAttention`` (``batch_first=True``, a
    causal ``attn_mask`` with ``is_causal=True``, ``need_weights=False``) with the same weights,
-   at batch 8, seq 512, d_model 768, 12 heads. Repeats are interleaved (alternating which runs
-   first) and the medians compared; the ratio is ours / theirs (below 1 = we are faster).
+   at batch 8, seq 512, d_model 768, 12 heads. First both outputs and input gradients must
+   agree (fp32, atol = rtol = 1e-4), or the benchmark refuses to time them and exits 1. Repeats
+   are interleaved (rotating which runs first) and the medians compared; the ratio is
+   ours / theirs (below 1 = we are faster).
 2. **Memory.** Peak memory of one forward + backward of the eager and the sdpa path at
    seq 1k / 2k / 4k (batch 1, d_model 768, 12 heads, causal). The eager path materialises the
    ``(heads, seq, seq)`` score matrix, so it grows quadratically; the fused kernel keeps only
@@ -28,14 +30,16 @@ import argparse
 import multiprocessing
 import os
 import statistics
-import time
 
 import torch
 from torch import nn
 
+from llmarch.lab.benchkit import REFUSED, format_table, interleaved_times, mismatch
+from llmarch.lab.machine import machine_summary
 from llmarch.nn import MultiHeadAttention
 
 FULL = {"batch": 8, "seq": 512, "d_model": 768, "heads": 12, "repeats": 9, "memory_seqs": (1024, 2048, 4096)}
+ATOL = RTOL = 1e-4  # fp32; the two modules differ by ~1e-6 (another summation order)
 QUICK = {"batch": 2, "seq": 32, "d_model": 64, "heads": 4, "repeats": 2, "memory_seqs": (64, 128, 256)}
 
 
@@ -61,7 +65,8 @@ def _paired_modules(d_model: int, heads: int):
 
 
 def time_forward_backward(batch: int, seq: int, d_model: int, heads: int, repeats: int) -> dict:
-    """Median seconds of forward + backward for ours and torch's, interleaved; and the max difference."""
+    """Median seconds of forward + backward for ours and torch's, interleaved, and how far apart
+    their outputs and input gradients are (``max_diff``; ``mismatch``: ``None`` or why they differ)."""
     ours, theirs = _paired_modules(d_model, heads)
     x = torch.randn(batch, seq, d_model, requires_grad=True)
     grad = torch.randn(batch, seq, d_model)
@@ -76,21 +81,22 @@ def time_forward_backward(batch: int, seq: int, d_model: int, heads: int, repeat
     def step(fn, module):
         module.zero_grad(set_to_none=True)
         x.grad = None
-        start = time.perf_counter()
-        fn().backward(grad)
-        return time.perf_counter() - start
+        out = fn()
+        out.backward(grad)
+        return out.detach(), x.grad
 
-    with torch.no_grad():
-        max_diff = (run_ours() - run_theirs()).abs().max().item()
-    for _ in range(2):  # warm-up: kernel selection, thread pools, allocator
-        step(run_ours, ours)
-        step(run_theirs, theirs)
-    times = {"ours": [], "theirs": []}
-    for i in range(repeats):
-        order = [("ours", run_ours, ours), ("theirs", run_theirs, theirs)]
-        for name, fn, module in order if i % 2 == 0 else order[::-1]:
-            times[name].append(step(fn, module))
-    return {name: statistics.median(values) for name, values in times.items()} | {"max_diff": max_diff}
+    (out_ours, grad_ours), (out_theirs, grad_theirs) = step(run_ours, ours), step(run_theirs, theirs)
+    problems = [f"{what}: {problem}" for what, problem in (
+        ("output", mismatch(out_theirs, out_ours, atol=ATOL, rtol=RTOL)),
+        ("input gradient", mismatch(grad_theirs, grad_ours, atol=ATOL, rtol=RTOL))) if problem]
+    max_diff = max((out_ours - out_theirs).abs().max().item(), (grad_ours - grad_theirs).abs().max().item())
+    if problems:
+        return {"max_diff": max_diff, "mismatch": "; ".join(problems)}
+    # warm-up (kernel selection, thread pools, allocator), then rounds in rotating order
+    times = interleaved_times({"ours": lambda: step(run_ours, ours), "theirs": lambda: step(run_theirs, theirs)},
+                              repeats)
+    return {name: statistics.median(values) for name, values in times.items()} | {"max_diff": max_diff,
+                                                                                    "mismatch": None}
 
 
 # --------------------------------------------------------------------------- memory
@@ -161,29 +167,26 @@ def measure_memory(cells: list[tuple[str, int]], d_model: int, heads: int) -> di
 
 
 # --------------------------------------------------------------------------- report
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
-
-
 def run(args) -> int:
-    """Run both parts and print the tables. Returns 0."""
+    """Run both parts and print the tables. Returns 0, or 1 when the two modules disagree."""
     sizes = QUICK if getattr(args, "quick", False) else FULL
     torch.manual_seed(0)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, "
-          f"load average {load:.1f} on {os.cpu_count()} cores (other work inflates the times, less so the ratio)")
+    print(machine_summary())
     b, s, d, h = sizes["batch"], sizes["seq"], sizes["d_model"], sizes["heads"]
     print(f"\n1) forward + backward, causal, batch {b}, seq {s}, d_model {d}, {h} heads "
           f"(median of {sizes['repeats']} interleaved repeats)\n")
     timing = time_forward_backward(b, s, d, h, sizes["repeats"])
+    if timing["mismatch"]:
+        print(f"{REFUSED}: llmarch's MultiHeadAttention does not compute torch's ({timing['mismatch']}); "
+              "no time is printed.")
+        return 1
     ratio = timing["ours"] / timing["theirs"]
-    print(_table(["implementation", "ms"], [
+    print(format_table(["implementation", "ms"], [
         ["llmarch MultiHeadAttention (sdpa)", f"{timing['ours'] * 1e3:.1f}"],
         ["torch.nn.MultiheadAttention", f"{timing['theirs'] * 1e3:.1f}"],
     ]))
-    print(f"\nratio ours / torch = {ratio:.2f}  (target <= 1.0; outputs agree to {timing['max_diff']:.1e})")
+    print(f"\nratio ours / torch = {ratio:.2f}  (target <= 1.0; outputs and input gradients agree to "
+          f"{timing['max_diff']:.1e})")
 
     if getattr(args, "skip_memory", False):
         return 0
@@ -199,7 +202,7 @@ def run(args) -> int:
             row += [f"{now / 2**20:.1f}", f"x{now / before:.1f}" if before > 0 else ""]
         row.append(f"{h * seq * seq * 4 / 2**20:.0f}")
         rows.append(row)
-    print(_table(["seq", "eager MiB", "growth", "sdpa MiB", "growth", "one fp32 score matrix MiB"], rows))
+    print(format_table(["seq", "eager MiB", "growth", "sdpa MiB", "growth", "one fp32 score matrix MiB"], rows))
     print("\nDoubling seq: quadratic memory grows x4 per row, linear x2.")
     return 0
 

@@ -2,24 +2,31 @@
 
 One run measures, with the same weights and the same inputs:
 
-* the forward pass (fp32, inference mode, batch 8 x 128 tokens) of llmarch's
-  ``EncoderOnly`` with the ``bert-base`` preset and of
-  Hugging Face ``BertModel`` (its ``sdpa`` attention), run alternately so that both see the
-  same machine state; the median of several repeats is reported;
-* the machine's fp32 matmul peak (a large square ``torch.mm``), in the same process, and the
-  fraction of it that the llmarch forward achieves (FLOPs counted from the shapes).
+* the forward pass (fp32, inference mode, batch 8 x 128 tokens, no padding) of llmarch's
+  ``EncoderOnly`` with the ``bert-base`` preset and of Hugging Face ``BertModel`` (its ``sdpa``
+  attention). Both compute the same things: the last hidden states and the pooled ``[CLS]``
+  vector (``BertModel`` always pools, so ours pools too). Their outputs must agree (fp32,
+  atol = rtol = 1e-4) before any time is printed; otherwise the benchmark refuses and exits 1;
+* the machine's fp32 matmul peak (a large square ``torch.mm``), in the same interleaved
+  rounds, and the fraction of it that each forward achieves (FLOPs counted from the shapes).
 
-``--quick`` shrinks the model and the repeats to a smoke test of a few seconds.
+Times are medians of interleaved rounds (``llmarch.lab.benchkit.interleaved_times``). The
+machine (CPU model, ISA flags, threads) is printed first. ``--quick`` shrinks the model and the
+rounds to a smoke test of a few seconds.
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 
 import torch
 
+from .benchkit import REFUSED, format_table, interleaved_times, mismatch
+from .machine import machine_summary
+
 __all__ = ["run", "forward_flops", "matmul_peak"]
+
+ATOL = RTOL = 1e-4  # fp32, 12 post-LN layers: the two implementations differ by ~1e-6
 
 
 def forward_flops(config, batch: int, seq: int) -> int:
@@ -31,15 +38,6 @@ def forward_flops(config, batch: int, seq: int) -> int:
     return config.num_layers * per_layer + pooler
 
 
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def matmul_peak(size: int = 4096, repeats: int = 5) -> float:
     """fp32 FLOP/s of a ``size x size`` matmul (median of ``repeats`` after one warm-up).
 
@@ -47,8 +45,8 @@ def matmul_peak(size: int = 4096, repeats: int = 5) -> float:
     True
     """
     a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    return 2 * size**3 / _median_time(lambda: torch.mm(a, b), repeats)
+    times = interleaved_times({"mm": lambda: torch.mm(a, b)}, repeats)["mm"]
+    return 2 * size**3 / statistics.median(times)
 
 
 def run(args) -> int:
@@ -61,43 +59,50 @@ def run(args) -> int:
     quick = getattr(args, "quick", False)
     overrides = dict(num_layers=2, d_model=256, num_heads=4, d_ff=1024) if quick else {}
     config = get_config("bert-base", dropout=0.0, attention_dropout=0.0, **overrides)
-    batch, seq, rounds = (8, 32, 4) if quick else (8, 128, 10)
+    batch, seq, rounds = (8, 32, 3) if quick else (8, 128, 10)
+    size = 1024 if quick else 4096
     torch.manual_seed(0)
 
     ours = EncoderOnly(config).eval()
     hf_config = BertConfig(**{k: v for k, v in config_to_hf(ours).items() if k not in ("architectures", "model_type")})
     hf = BertModel._from_config(hf_config, attn_implementation="sdpa").eval()
     ours.load_state_dict(state_dict_from_hf(hf.state_dict(), config), strict=True)
-    input_ids = torch.randint(config.vocab_size, (batch, seq))
+    input_ids = torch.randint(config.vocab_size, (batch, seq), generator=torch.Generator().manual_seed(0))
     token_type_ids = torch.zeros_like(input_ids)
+    a, b = torch.randn(size, size), torch.randn(size, size)
 
+    # The same work on both sides: the same arguments (no attention mask: no padding), and both
+    # return the last hidden states and the pooled [CLS] vector (HF's BertModel always pools).
+    def run_ours():
+        hidden = ours(input_ids, token_type_ids=token_type_ids)
+        return hidden, ours.pool(hidden)
+
+    def run_hf():
+        out = hf(input_ids=input_ids, token_type_ids=token_type_ids)
+        return out.last_hidden_state, out.pooler_output
+
+    print(machine_summary())
+    name = "bert-base (quick: 2 layers, d=256)" if quick else "bert-base"
+    print(f"BERT encoder forward, {name}, batch {batch} x seq {seq}, fp32, inference mode, no padding mask on "
+          f"either side, both pool [CLS]; median of {rounds} interleaved rounds (the matmul peak in the same rounds)")
     with torch.inference_mode():
-        ref = hf(input_ids=input_ids, token_type_ids=token_type_ids).last_hidden_state
-        out = ours(input_ids, token_type_ids=token_type_ids)
-        max_err = (out - ref).abs().max().item()
-        size = 1024 if quick else 4096
-        times = {"llmarch": [], "hf": [], "peak": []}
-        runs = {"llmarch": lambda: ours(input_ids, token_type_ids=token_type_ids),
-                "hf": lambda: hf(input_ids=input_ids, token_type_ids=token_type_ids)}
-        for round_index in range(rounds):  # interleaved, so that all three see the same machine state
-            # alternate which model goes first: the second of two back-to-back runs is measurably
-            # faster or slower (caches, allocator), a bias of a few percent otherwise
-            order = ("llmarch", "hf") if round_index % 2 == 0 else ("hf", "llmarch")
-            for label in order:
-                times[label].append(_median_time(runs[label], 1))
-            times["peak"].append(matmul_peak(size, 1))
+        (ref_hidden, ref_pooled), (hidden, pooled) = run_hf(), run_ours()
+        problems = [f"{what}: {problem}" for what, problem in (
+            ("hidden states", mismatch(ref_hidden, hidden, atol=ATOL, rtol=RTOL)),
+            ("pooled", mismatch(ref_pooled, pooled, atol=ATOL, rtol=RTOL))) if problem]
+        print(f"max |llmarch - hf|: hidden states {(hidden - ref_hidden).abs().max().item():.2e}, "
+              f"pooled {(pooled - ref_pooled).abs().max().item():.2e}")
+        if problems:
+            print(f"{REFUSED}: llmarch's output is not Hugging Face's ({'; '.join(problems)}); no speed is printed.")
+            return 1
+        times = interleaved_times({"llmarch": run_ours, "hf": run_hf, "peak": lambda: torch.mm(a, b)}, rounds)
 
     t_ours, t_hf = statistics.median(times["llmarch"]), statistics.median(times["hf"])
-    peak = statistics.median(times["peak"])
+    peak = 2 * size**3 / statistics.median(times["peak"])
     flops = forward_flops(config, batch, seq)
-    name = "bert-base (quick: 2 layers, d=256)" if quick else "bert-base"
-    print(f"BERT encoder forward, {name}, batch {batch} x seq {seq}, fp32, inference mode, "
-          f"{torch.get_num_threads()} threads, median of {rounds}")
-    print(f"max |llmarch - hf| = {max_err:.2e}")
-    print(f"{'model':<22}{'ms/forward':>12}{'tokens/s':>12}{'GFLOP/s':>10}{'% peak':>8}{'vs hf':>8}")
-    for label, t in (("llmarch EncoderOnly", t_ours), ("hf BertModel (sdpa)", t_hf)):
-        print(f"{label:<22}{t * 1e3:>12.1f}{batch * seq / t:>12.0f}{flops / t / 1e9:>10.1f}"
-              f"{100 * flops / t / peak:>7.1f}%{t_hf / t:>7.2f}x")
-    print(f"fp32 matmul peak ({size}^3 torch.mm): {peak / 1e9:.1f} GFLOP/s; "
-          f"forward = {flops / 1e9:.1f} GFLOP")
+    rows = [[label, f"{t * 1e3:.1f}", f"{batch * seq / t:.0f}", f"{flops / t / 1e9:.1f}",
+             f"{100 * flops / t / peak:.1f}%", f"{t_hf / t:.2f}x"]
+            for label, t in (("hf BertModel (sdpa)", t_hf), ("llmarch EncoderOnly", t_ours))]
+    print(format_table(["model", "ms/forward", "tokens/s", "GFLOP/s", "% peak", "vs hf"], rows))
+    print(f"fp32 matmul peak ({size}^3 torch.mm): {peak / 1e9:.1f} GFLOP/s; forward = {flops / 1e9:.1f} GFLOP")
     return 0

@@ -1,34 +1,42 @@
 """``python -m llmarch bench seq2seq``: greedy T5 decoding speed against Hugging Face.
 
 One run, batch 1, fp32, inference mode: a random-weight Hugging Face
-``T5ForConditionalGeneration`` with the ``t5-small`` configuration and
-``EncoderDecoderLM`` loaded from the same weights encode a
-32-token source and generate 48 new tokens greedily (EOS disabled, so both always produce all
-48). Reported: tokens/s of both (ours eager and with ``compile=True``), the ratios, whether
-the tokens agree, and our time per token against the bare-matmul floor (one ``F.linear`` per
-decoder weight matrix for one token).
+``T5ForConditionalGeneration`` with the ``t5-small`` configuration and ``EncoderDecoderLM``
+loaded from the same weights encode a 32-token source and generate 48 new tokens greedily --
+no EOS on either side (both always produce all 48), the same all-ones source mask, no streamer.
 
-Timings are interleaved and the fastest of the rounds is kept (see
-``llmarch.lab.bench_generate.best_times``). ``--quick`` uses a 2-layer model and fewer
-rounds: a smoke run of a few seconds. A benchmark, never a timed test.
+Rows (``llmarch.lab.benchkit.decoding_table``): Hugging Face as created; Hugging Face with our
+decoding weight layout (``use_decoding_layout``, on a copy; T5's projections are all
+``nn.Linear``); ours as created; ours after ``prepare_for_decoding()`` (on a copy); ours with
+``compile=True``; Hugging Face's compiled generation (static cache + ``CompileConfig`` with our
+compile options, on a copy). A row's speed is printed only when its tokens equal Hugging Face's;
+time per token is the whole run's (encoder included) divided by the new tokens, and ``x floor``
+compares it with one ``F.linear`` per decoder weight matrix a step runs (cross-attention keys
+and values are computed once per source, so they are left out) plus the LM head.
+
+``--quick`` uses a 2-layer model, fewer rounds and no compiled rows: a smoke run of a few
+seconds. A benchmark, never a timed test; exits non-zero when a row is refused.
 """
 
 from __future__ import annotations
 
-import time
+import copy
 
 import torch
 
-from .bench_generate import best_times, matmul_floor
+from ..nn.layout import use_decoding_layout
+from .bench_generate import hf_compiled_generate
+from .benchkit import Row, decoding_table, step_linears
+from .machine import machine_summary
 
-__all__ = ["run", "t5_pair"]
+__all__ = ["run", "t5_pair", "decoder_step_linears"]
 
 SOURCE, NEW_TOKENS = 32, 48
 
 
 def t5_pair(**overrides):
     """A random-weight HF ``T5ForConditionalGeneration`` (t5-small configuration unless
-    overridden) and our ``EncoderDecoderLM`` with the same weights."""
+    overridden) and our ``EncoderDecoderLM`` with the same weights; neither has an EOS token."""
     from transformers import T5Config, T5ForConditionalGeneration
 
     from ..interop.checkpoint import load_state_dict_strict
@@ -39,46 +47,60 @@ def t5_pair(**overrides):
     hf = T5ForConditionalGeneration(hf_config).eval()
     hf.generation_config.eos_token_id = None  # always generate the full length
     config, cls = config_from_hf(hf_config.to_dict())
-    ours = cls(config)
+    ours = cls(config.replace(eos_token_id=None))
     load_state_dict_strict(ours, state_dict_from_hf(hf.state_dict(), config))
     return hf, ours.eval()
 
 
+def decoder_step_linears(model) -> list:
+    """The ``nn.Linear`` layers one decoding step of an ``EncoderDecoderLM`` runs: every decoder
+    layer except the cross-attention keys and values (computed once per source), and the LM head."""
+    cross_kv = (".cross_attn.k_proj", ".cross_attn.v_proj")
+    return step_linears(model.decoder, skip=lambda name: name.endswith(cross_kv)) + [model.lm_head]
+
+
 def run(args) -> int:
     quick = getattr(args, "quick", False)
-    torch.set_num_threads(torch.get_num_threads())
-    hf, ours = t5_pair(**(dict(num_layers=2, d_model=128, d_kv=32, num_heads=4, d_ff=256) if quick else {}))
-    new_tokens, rounds = (8, 2) if quick else (NEW_TOKENS, 5)
+    hf, ours = t5_pair(**(dict(num_layers=2, d_model=128, d_kv=32, num_heads=4, d_ff=256, vocab_size=1024)
+                          if quick else {}))
+    new_tokens, rounds = (8, 1) if quick else (NEW_TOKENS, 5)
     source = torch.randint(2, ours.config.vocab_size, (1, SOURCE), generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(source)
+    print(machine_summary())
+    name = "2-layer T5, vocab 1024 (--quick)" if quick else "t5-small"
+    print(f"T5 greedy decoding, {name}: source {SOURCE} tokens, {new_tokens} new tokens, batch 1, fp32, no EOS "
+          f"(exactly {new_tokens} new tokens on both sides), the same all-ones source mask, no streamer; inference "
+          f"mode; {rounds} interleaved rounds, fastest kept. ms/token: whole run (encoder included) / new tokens. "
+          f"Floor: the decoder's weight matrices without cross-attention keys/values (computed once), "
+          f"plus the LM head.")
 
-    def run_ours():
-        return ours.generate(source, new_tokens, mask)
+    hf_layout = use_decoding_layout(copy.deepcopy(hf))
+    ours_layout = copy.deepcopy(ours).prepare_for_decoding()
 
-    def run_hf():
-        return hf.generate(input_ids=source, attention_mask=mask, max_new_tokens=new_tokens, do_sample=False)
+    def hf_run(model):
+        return lambda: model.generate(input_ids=source, attention_mask=mask, max_new_tokens=new_tokens,
+                                      do_sample=False, num_beams=1)
 
-    def run_compiled():
-        return ours.generate(source, new_tokens, mask, compile=True)
-
+    rows = [
+        Row("hf T5ForConditionalGeneration", hf_run(hf), unchanged=hf),
+        Row("hf + use_decoding_layout", hf_run(hf_layout)),
+        Row("llmarch EncoderDecoderLM", lambda: ours.generate(source, new_tokens, mask), unchanged=ours,
+            floor=decoder_step_linears(ours), floor_name="row-major"),
+        Row("llmarch + prepare_for_decoding()", lambda: ours_layout.generate(source, new_tokens, mask),
+            floor=decoder_step_linears(ours_layout), floor_name="decoding layout"),
+    ]
+    if quick:
+        rows += [Row("llmarch, compile=True", None, note="skipped with --quick (compiling takes tens of s)"),
+                 Row("hf, static cache + compile", None, note="skipped with --quick")]
+    else:
+        hf_compiled = copy.deepcopy(hf)
+        rows += [Row("llmarch, compile=True", lambda: ours.generate(source, new_tokens, mask, compile=True),
+                     unchanged=ours, floor=rows[2].floor, floor_name="row-major"),
+                 Row("hf, static cache + compile",
+                     lambda: hf_compiled_generate(hf_compiled, input_ids=source, attention_mask=mask,
+                                                  max_new_tokens=new_tokens, do_sample=False, num_beams=1),
+                     may_fail=True)]
     with torch.inference_mode():
-        reference = run_hf()
-        same = torch.equal(run_ours(), reference)
-        started = time.perf_counter()
-        same_compiled = torch.equal(run_compiled(), reference)
-        compile_seconds = time.perf_counter() - started
-        times = best_times({"llmarch": run_ours, "compiled": run_compiled, "hf": run_hf}, rounds)
-    floor = matmul_floor(ours.decoder) + matmul_floor(ours.lm_head)  # in the layout generation uses
-    name = "t5-small" if not quick else "2-layer T5 (--quick)"
-    print(f"T5 greedy decoding, {name}: source {SOURCE} tokens, {new_tokens} new tokens, batch 1, fp32, "
-          f"{torch.get_num_threads()} threads")
-    print(f"same tokens as Hugging Face: {same}; with compile=True: {same_compiled} "
-          f"(first call {compile_seconds:.1f} s, compiling)")
-    print(f"{'model':<34}{'tokens/s':>10}{'ms/token':>10}{'vs hf':>8}")
-    for key, label in (("llmarch", "llmarch EncoderDecoderLM"), ("compiled", "llmarch, compile=True"),
-                       ("hf", "hf T5ForConditionalGeneration")):
-        print(f"{label:<34}{new_tokens / times[key]:>10.1f}{1e3 * times[key] / new_tokens:>10.2f}"
-              f"{times['hf'] / times[key]:>7.2f}x")
-    print(f"bare-matmul floor per token (decoder + head): {1e3 * floor:.2f} ms; "
-          f"llmarch is {times['llmarch'] / new_tokens / floor:.1f}x the floor (the encoder pass included)")
-    return 0
+        text, code = decoding_table(rows, new_tokens, rounds)
+    print(text)
+    return code
