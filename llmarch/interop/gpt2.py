@@ -131,12 +131,14 @@ def config_to_hf(model: DecoderOnlyLM) -> dict:
 
 
 # --8<-- [start:from_hf]
-def state_dict_from_hf(hf_state: dict[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:
+def state_dict_from_hf(
+    hf_state: dict[str, Tensor], config: ModelConfig
+) -> dict[str, Tensor]:
     """Rename (and transpose / split) Hugging Face GPT-2 or GPT-1 weights to our names.
 
     ``attn.c_attn.weight`` ``(d, 3d)`` becomes ``q_proj``/``k_proj``/``v_proj`` weights
-    ``(d, d)`` each, every ``Conv1D`` weight is transposed, and a missing ``lm_head.weight``
-    is filled from the token embeddings when the head is tied.
+    ``(d, d)`` each, every ``Conv1D`` weight is transposed, and a missing
+    ``lm_head.weight`` is filled from the token embeddings when the head is tied.
     """
     top = _TOP[_model_type(config)]
     state: dict[str, Tensor] = {}
@@ -153,14 +155,22 @@ def state_dict_from_hf(hf_state: dict[str, Tensor], config: ModelConfig) -> dict
             state[key] = value
         elif match and match[2] == "attn.c_attn":
             packed = value.t() if kind == "weight" else value  # (3d, d) or (3d,)
-            for name, part in zip(("q_proj", "k_proj", "v_proj"), packed.chunk(3, dim=0)):
-                state[f"decoder.layers.{match[1]}.self_attn.{name}.{kind}"] = part.contiguous()
+            for name, part in zip(
+                ("q_proj", "k_proj", "v_proj"), packed.chunk(3, dim=0)
+            ):
+                state[f"decoder.layers.{match[1]}.self_attn.{name}.{kind}"] = (
+                    part.contiguous()
+                )
         elif match and match[2] in _LAYER:
             conv = match[2] in _CONV1D and kind == "weight"
-            state[f"decoder.layers.{match[1]}.{_LAYER[match[2]]}.{kind}"] = value.t().contiguous() if conv else value
+            state[f"decoder.layers.{match[1]}.{_LAYER[match[2]]}.{kind}"] = (
+                value.t().contiguous() if conv else value
+            )
         else:
             state[key] = value  # unknown: reported as unexpected by the strict loader
-    if config.tie_embeddings:  # a stored head must equal the embeddings; then both share one tensor
+    if (
+        config.tie_embeddings
+    ):  # a stored head must equal the embeddings; then both share one tensor
         drop_tied_copy(state, "lm_head.weight", "embeddings.tokens.weight")
         if "embeddings.tokens.weight" in state:
             state["lm_head.weight"] = state["embeddings.tokens.weight"]

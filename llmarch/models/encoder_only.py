@@ -41,8 +41,8 @@ class Pooler(nn.Module):
 
 # --8<-- [start:encoder_only]
 class EncoderOnly(nn.Module):
-    """BERT: embeddings (tokens + learned positions + token types, LayerNorm, dropout), a
-    bidirectional post-LN ``TransformerStack``, optional pooler.
+    """BERT: embeddings (tokens + learned positions + token types, LayerNorm,
+    dropout), a bidirectional post-LN ``TransformerStack``, optional pooler.
 
     Args:
         config: an ``architecture="encoder_only"`` ``ModelConfig``
@@ -52,7 +52,8 @@ class EncoderOnly(nn.Module):
     ``(batch, d_model)``.
 
     >>> from llmarch.models.presets import get_config
-    >>> config = get_config("bert-base", num_layers=2, d_model=64, num_heads=4, d_ff=128, vocab_size=100)
+    >>> config = get_config("bert-base", num_layers=2, d_model=64, num_heads=4,
+    ...                     d_ff=128, vocab_size=100)
     >>> model = EncoderOnly(config).eval()
     >>> ids = torch.tensor([[2, 5, 7, 3], [2, 9, 3, 0]])
     >>> hidden = model(ids, attention_mask=(ids != 0).long())
@@ -68,22 +69,29 @@ class EncoderOnly(nn.Module):
         self.pooler = Pooler(config.d_model) if config.pooler else None
         init_weights(self)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        position_ids: Tensor | None = None,
+    ) -> Tensor:
         """Contextual hidden states of every token.
 
         Args:
             input_ids: ``(batch, seq)`` token ids.
-            attention_mask: ``(batch, seq)`` 0/1 or bool, 1 = real token (default: all real).
-            token_type_ids: ``(batch, seq)`` segment ids in ``[0, type_vocab_size)`` (default 0).
+            attention_mask: ``(batch, seq)`` 0/1 or bool, 1 = real token (default: all
+                real).
+            token_type_ids: ``(batch, seq)`` segment ids in ``[0, type_vocab_size)``
+                (default 0).
             position_ids: ``(batch or 1, seq)`` (default ``0 .. seq-1``).
 
         Returns:
             The last hidden states ``(batch, seq, d_model)``.
 
         Raises:
-            ValueError: for a sequence longer than ``max_positions``, ids out of range, or an
-                ``attention_mask`` / ``token_type_ids`` of the wrong shape.
+            ValueError: for a sequence longer than ``max_positions``, ids out of range,
+                or an ``attention_mask`` / ``token_type_ids`` of the wrong shape.
             TypeError: for a float ``attention_mask`` or float ids.
         """
         check_ndim("input_ids", input_ids, 2, "(batch, seq)")
@@ -91,16 +99,20 @@ class EncoderOnly(nn.Module):
         limit = self.config.max_positions
         if position_ids is None:
             if self.config.position == "learned" and seq > limit:
-                raise ValueError(f"input_ids has {seq} tokens, longer than max_positions = {limit}")
+                raise ValueError(
+                    f"input_ids has {seq} tokens, longer than max_positions = {limit}"
+                )
             position_ids = torch.arange(seq, device=input_ids.device)[None]
         else:
             check_position_ids(position_ids, input_ids.shape[0], seq, input_ids.device)
-        mask = key_padding_mask(attention_mask, tuple(input_ids.shape), device=input_ids.device)
+        mask = key_padding_mask(
+            attention_mask, tuple(input_ids.shape), device=input_ids.device
+        )
         x = self.embeddings(input_ids, position_ids, token_type_ids)
         return self.encoder(x, mask=mask)
 
     def pool(self, hidden: Tensor) -> Tensor:
-        """The pooled ``[CLS]`` vector ``(batch, d_model)`` of hidden states from ``forward``.
+        """The pooled ``[CLS]`` vector ``(batch, d_model)`` of ``forward``'s output.
 
         Raises:
             ValueError: if the model was built with ``config.pooler=False``.

@@ -51,11 +51,12 @@ COMPILE_OPTIONS = {"dynamic": False, "options": {"cpp_wrapper": True}}
 
 # --8<-- [start:decoding_step]
 def decoding_step(step, compile: bool):
-    """``step`` itself, or ``torch.compile(step, **COMPILE_OPTIONS)``: one graph, static shapes.
+    """``step`` or ``torch.compile(step, **COMPILE_OPTIONS)``: one graph, static shapes.
 
-    ``step`` is a plain function (an unbound method taking the model first), compiled once per
-    function: the model's parameters are inputs of the graph, so every model of a class shares
-    it (Dynamo recompiles only for new shapes, dtypes or configurations).
+    ``step`` is a plain function (an unbound method taking the model first), compiled
+    once per function: the model's parameters are inputs of the graph, so every model
+    of a class shares it (Dynamo recompiles only for new shapes, dtypes or
+    configurations).
     """
     if not compile:
         return step
@@ -184,31 +185,65 @@ class GenerationMixin:
         return _stream(steps)
 
 # --8<-- [start:decode_loop]
-    def _decode(self, input_ids, max_new_tokens, attention_mask, *, do_sample, temperature, top_k, top_p,
-                eos_token_id, pad_token_id, generator, compile) -> Iterator[Tensor]:
-        """Yield the starting sequences, then one ``(batch,)`` tensor of new tokens per step."""
+    def _decode(
+        self,
+        input_ids,
+        max_new_tokens,
+        attention_mask,
+        *,
+        do_sample,
+        temperature,
+        top_k,
+        top_p,
+        eos_token_id,
+        pad_token_id,
+        generator,
+        compile,
+    ) -> Iterator[Tensor]:
+        """Yield the starting sequences, then a ``(batch,)`` tensor of new tokens per
+        step."""
         check_positive_int("max_new_tokens", max_new_tokens)
         check_bool("compile", compile)
         check_sampling_args(do_sample, temperature, top_k, top_p, generator)
-        for name, value in (("eos_token_id", eos_token_id), ("pad_token_id", pad_token_id)):
-            if value is not None:  # the config's own ids are not checked: a preset's may lie beyond a tiny vocabulary
+        for name, value in (
+            ("eos_token_id", eos_token_id),
+            ("pad_token_id", pad_token_id),
+        ):
+            # the config's own ids are not checked: a preset's may lie beyond a tiny
+            # vocabulary
+            if value is not None:
                 check_token_id(name, value, self.config.vocab_size)
         if eos_token_id is None:
             eos_token_id = self.config.eos_token_id
         if pad_token_id is None:
             pad_token_id = eos_token_id
-        sequences, logits, state = self._start_generation(input_ids, attention_mask, max_new_tokens, compile)
+        sequences, logits, state = self._start_generation(
+            input_ids, attention_mask, max_new_tokens, compile
+        )
         yield sequences
-        unfinished = None if eos_token_id is None else torch.ones(
-            sequences.shape[0], dtype=torch.bool, device=sequences.device)
+        unfinished = (
+            None
+            if eos_token_id is None
+            else torch.ones(
+                sequences.shape[0], dtype=torch.bool, device=sequences.device
+            )
+        )
         for step in range(max_new_tokens):
-            tokens = select_next_token(logits, do_sample=do_sample, temperature=temperature, top_k=top_k,
-                                       top_p=top_p, generator=generator)
+            tokens = select_next_token(
+                logits,
+                do_sample=do_sample,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                generator=generator,
+            )
             if unfinished is not None:  # finished rows keep emitting padding
                 tokens = torch.where(unfinished, tokens, pad_token_id)
                 unfinished &= tokens != eos_token_id
             yield tokens
-            if unfinished is not None and not unfinished.any():  # the only host sync, and only with EOS
+            if (
+                unfinished is not None and not unfinished.any()
+            ):  # the only host sync, and only with EOS
                 return
             if step + 1 < max_new_tokens:
                 logits = self._continue_generation(state, tokens)

@@ -102,26 +102,35 @@ def check_prefix_lengths(prefix_lengths: int | Sequence[int] | Tensor, lengths: 
 
 
 # --8<-- [start:prefix_lm_attention_mask]
-def prefix_lm_attention_mask(prefix_lengths: Tensor, seq_len: int, attention_mask: Tensor | None = None, *,
-                             key_len: int | None = None) -> Tensor:
-    """The prefix-LM mask of a (padded) batch: causal OR key in the row's prefix, AND key is real.
+def prefix_lm_attention_mask(
+    prefix_lengths: Tensor,
+    seq_len: int,
+    attention_mask: Tensor | None = None,
+    *,
+    key_len: int | None = None,
+) -> Tensor:
+    """Prefix-LM mask of a (padded) batch: causal OR key in row's prefix, AND key real.
 
-    The prefix of row ``b`` is its first ``prefix_lengths[b]`` *real* tokens, so left and right
-    padding both work (without padding it is ``llmarch.nn.masks.prefix_lm_mask``).
+    The prefix of row ``b`` is its first ``prefix_lengths[b]`` *real* tokens, so left
+    and right padding both work (without padding it is
+    ``llmarch.nn.masks.prefix_lm_mask``).
 
     Args:
         prefix_lengths: ``(batch,)`` integer tensor.
         seq_len: number of tokens (queries = keys).
-        attention_mask: ``(batch, seq_len)`` bool or 0/1, 0 at padding; ``None`` = no padding.
-        key_len: pad the key axis with ``False`` up to this length (a static cache's slots).
+        attention_mask: ``(batch, seq_len)`` bool or 0/1, 0 at padding; ``None`` = no
+            padding.
+        key_len: pad the key axis with ``False`` up to this length (a static cache's
+            slots).
 
     Returns:
-        Bool ``(batch, 1, seq_len, key_len or seq_len)``, ``True`` = may attend. (A padding
-        query's row is not meaningful; its output is never used.)
+        Bool ``(batch, 1, seq_len, key_len or seq_len)``, ``True`` = may attend. (A
+        padding query's row is not meaningful; its output is never used.)
 
     Raises:
-        ValueError / TypeError: a non-integer or non-1-D ``prefix_lengths``, a negative prefix
-            or one longer than its row, an ``attention_mask`` that is not ``(batch, seq_len)`` 0/1.
+        ValueError / TypeError: a non-integer or non-1-D ``prefix_lengths``, a negative
+            prefix or one longer than its row, an ``attention_mask`` that is not
+            ``(batch, seq_len)`` 0/1.
 
     >>> prefix_lm_attention_mask(torch.tensor([2]), 4)[0, 0].int()
     tensor([[1, 1, 0, 0],
@@ -129,28 +138,40 @@ def prefix_lm_attention_mask(prefix_lengths: Tensor, seq_len: int, attention_mas
             [1, 1, 1, 0],
             [1, 1, 1, 1]], dtype=torch.int32)
     >>> left_padded = torch.tensor([[0, 1, 1, 1]])  # prefix: the first 2 *real* tokens
-    >>> prefix_lm_attention_mask(torch.tensor([2]), 4, left_padded)[0, 0].int()  # row 0: a pad
+    >>> mask = prefix_lm_attention_mask(torch.tensor([2]), 4, left_padded)
+    >>> mask[0, 0].int()  # row 0: a pad
     tensor([[0, 1, 1, 0],
             [0, 1, 1, 0],
             [0, 1, 1, 0],
             [0, 1, 1, 1]], dtype=torch.int32)
     """
-    check_integer_tensor("prefix_lengths", prefix_lengths, shape_doc="(batch,)", ndims=1)
+    check_integer_tensor(
+        "prefix_lengths", prefix_lengths, shape_doc="(batch,)", ndims=1
+    )
     check_positive_int("seq_len", seq_len)
     if attention_mask is not None:
-        check_attention_mask(attention_mask, (len(prefix_lengths), seq_len), what="prefix_lengths and seq_len")
-    lengths = (torch.full_like(prefix_lengths, seq_len) if attention_mask is None
-               else attention_mask.bool().sum(-1).to(prefix_lengths.device))
+        check_attention_mask(
+            attention_mask,
+            (len(prefix_lengths), seq_len),
+            what="prefix_lengths and seq_len",
+        )
+    lengths = (
+        torch.full_like(prefix_lengths, seq_len)
+        if attention_mask is None
+        else attention_mask.bool().sum(-1).to(prefix_lengths.device)
+    )
     prefix_lengths = check_prefix_lengths(prefix_lengths, lengths)
     device = prefix_lengths.device
     if attention_mask is None:
-        rank = torch.arange(seq_len, device=device)[None, :]  # (1, k): index of each key among real tokens
+        rank = torch.arange(seq_len, device=device)[
+            None, :
+        ]  # (1, k): index of each key among real tokens
     else:
         real = attention_mask.bool()
-        rank = real.long().cumsum(-1) - 1                      # (batch, k); padding is hidden below
-    in_prefix = rank < prefix_lengths[:, None]                 # (batch, k)
-    causal = causal_mask(seq_len, device=device)               # (q, k): j <= i
-    mask = in_prefix[:, None, :] | causal[None]                # (batch, q, k)
+        rank = real.long().cumsum(-1) - 1  # (batch, k); padding is hidden below
+    in_prefix = rank < prefix_lengths[:, None]  # (batch, k)
+    causal = causal_mask(seq_len, device=device)  # (q, k): j <= i
+    mask = in_prefix[:, None, :] | causal[None]  # (batch, q, k)
     if attention_mask is not None:
         mask = mask & real[:, None, :]
     if key_len is not None and key_len > seq_len:

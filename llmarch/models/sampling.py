@@ -51,15 +51,21 @@ def check_sampling_args(do_sample: bool, temperature: float, top_k: int | None, 
 
 
 # --8<-- [start:process_logits]
-def process_logits(logits: Tensor, *, temperature: float = 1.0, top_k: int | None = None,
-                   top_p: float | None = None) -> Tensor:
-    """Apply temperature, then top-k, then top-p to next-token ``logits`` ``(batch, vocab)``.
+def process_logits(
+    logits: Tensor,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> Tensor:
+    """Apply temperature, then top-k, then top-p to next-token ``logits``.
 
     Args:
         logits: unnormalised scores ``(batch, vocab)``.
         temperature: divide the logits by this (> 0).
         top_k: keep only the ``top_k`` largest logits.
-        top_p: keep the smallest set of most probable tokens with total probability ``>= top_p``.
+        top_p: keep the smallest set of most probable tokens with total probability
+            ``>= top_p``.
 
     Returns:
         New logits ``(batch, vocab)``; removed tokens are ``-inf``.
@@ -67,7 +73,8 @@ def process_logits(logits: Tensor, *, temperature: float = 1.0, top_k: int | Non
     >>> logits = torch.tensor([[3.0, 2.0, 1.0, 0.0]])
     >>> process_logits(logits, top_k=2)
     tensor([[3., 2., -inf, -inf]])
-    >>> process_logits(logits, top_p=0.9).isfinite().sum().item()   # 0.64 + 0.24 + 0.09 >= 0.9
+    >>> kept = process_logits(logits, top_p=0.9).isfinite()
+    >>> kept.sum().item()  # 0.64 + 0.24 + 0.09 >= 0.9
     3
     """
     if temperature != 1.0:

@@ -28,7 +28,8 @@ def mean_pooling(hidden: Tensor, attention_mask: Tensor) -> Tensor:
         ``(batch, d_model)``; an all-padding row gives zeros.
 
     Raises:
-        ValueError: if the mask's shape is not ``hidden.shape[:2]`` or it holds values other than 0 and 1.
+        ValueError: if the mask's shape is not ``hidden.shape[:2]`` or it holds values
+            other than 0 and 1.
         TypeError: for a float mask or integer hidden states.
 
     >>> hidden = torch.tensor([[[1.0], [3.0], [100.0]]])
@@ -40,9 +41,13 @@ def mean_pooling(hidden: Tensor, attention_mask: Tensor) -> Tensor:
         raise TypeError(f"hidden must be a floating-point tensor, got {hidden.dtype}")
     check_ndim("attention_mask", attention_mask, 2, "(batch, seq)")
     if tuple(attention_mask.shape) != tuple(hidden.shape[:2]):
-        raise ValueError(f"attention_mask must have shape (batch, seq) = {tuple(hidden.shape[:2])}, "
-                         f"got {tuple(attention_mask.shape)}")
-    real = check_attention_mask(attention_mask, tuple(hidden.shape[:2]), what="hidden", device=hidden.device)
+        raise ValueError(
+            f"attention_mask must have shape (batch, seq) = {tuple(hidden.shape[:2])}, "
+            f"got {tuple(attention_mask.shape)}"
+        )
+    real = check_attention_mask(
+        attention_mask, tuple(hidden.shape[:2]), what="hidden", device=hidden.device
+    )
     weights = real.to(hidden.dtype).unsqueeze(-1)  # (batch, seq, 1)
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 # --8<-- [end:mean_pooling]

@@ -116,11 +116,16 @@ def _guard_masked(k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, T
 # --8<-- [start:eager]
 def _eager_attention(q, k, v, mask, bias, dropout_p, scale):
     groups = q.shape[1] // k.shape[1]
-    if groups > 1:  # grouped-query attention: query head h reads key/value head h // groups
+    if (
+        groups > 1
+    ):  # grouped-query attention: query head h reads key/value head h // groups
         k = k.repeat_interleave(groups, dim=1)
         v = v.repeat_interleave(groups, dim=1)
     dtype = q.dtype
-    if dtype in (torch.float16, torch.bfloat16):  # compute in fp32, round once at the end
+    if dtype in (
+        torch.float16,
+        torch.bfloat16,
+    ):  # compute in fp32, round once at the end
         q, k, v = q.float(), k.float(), v.float()
     scores = (q @ k.transpose(-2, -1)) * scale  # (batch, heads, q_len, k_len)
     if bias is not None:

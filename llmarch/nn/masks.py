@@ -36,14 +36,19 @@ __all__ = [
 
 # --8<-- [start:causal_mask]
 def causal_mask(
-    q_len: int, k_len: int | None = None, *, offset: int | Tensor | None = None, device=None
+    q_len: int,
+    k_len: int | None = None,
+    *,
+    offset: int | Tensor | None = None,
+    device=None,
 ) -> Tensor:
     """Causal (lower-triangular) mask, bottom-right aligned for a KV cache.
 
-    Query ``i`` may attend key ``j`` iff ``j <= offset + i``. By default ``offset = k_len - q_len``:
-    the ``q_len`` new queries are the *last* ``q_len`` positions of the ``k_len`` keys, as with a
-    KV cache holding ``k_len - q_len`` earlier tokens. A preallocated (static) cache passes its
-    fill level as ``offset``, so the unused slots after it stay hidden.
+    Query ``i`` may attend key ``j`` iff ``j <= offset + i``. By default
+    ``offset = k_len - q_len``: the ``q_len`` new queries are the *last* ``q_len``
+    positions of the ``k_len`` keys, as with a KV cache holding ``k_len - q_len``
+    earlier tokens. A preallocated (static) cache passes its fill level as ``offset``,
+    so the unused slots after it stay hidden.
 
     Args:
         q_len: number of queries.
@@ -55,9 +60,11 @@ def causal_mask(
         Bool tensor ``(q_len, k_len)``.
 
     Raises:
-        ValueError: if ``k_len < q_len`` without an explicit ``offset``, a length is not positive,
-            ``offset`` is negative, or ``device`` is not a device of this machine.
-        TypeError: for a length or ``offset`` that is not an int (or a 0-dim integer tensor).
+        ValueError: if ``k_len < q_len`` without an explicit ``offset``, a length is not
+            positive, ``offset`` is negative, or ``device`` is not a device of this
+            machine.
+        TypeError: for a length or ``offset`` that is not an int (or a 0-dim integer
+            tensor).
 
     >>> causal_mask(3).int()
     tensor([[1, 0, 0],
@@ -74,7 +81,8 @@ def causal_mask(
     if offset is None:
         if k_len < q_len:
             raise ValueError(
-                f"k_len must be >= q_len for a bottom-right aligned causal mask, got k_len={k_len} < q_len={q_len}"
+                "k_len must be >= q_len for a bottom-right aligned causal mask, "
+                f"got k_len={k_len} < q_len={q_len}"
             )
         offset = k_len - q_len
     if isinstance(offset, Tensor):

@@ -94,24 +94,34 @@ class MultiHeadAttention(nn.Module):
         check_features(name, x, self.q_proj.weight, width, "(batch, seq, d_model)", ndims=3)
 
 # --8<-- [start:mha_forward]
-    def forward(self, x: Tensor, context: Tensor | None = None, *, mask: Tensor | None = None,
-                is_causal: bool = False, cache=None, bias: Tensor | None = None,
-                position_ids: Tensor | None = None, return_weights: bool = False):
-        """Attend from ``x`` to itself (``context=None``) or to ``context`` (cross-attention).
+    def forward(
+        self,
+        x: Tensor,
+        context: Tensor | None = None,
+        *,
+        mask: Tensor | None = None,
+        is_causal: bool = False,
+        cache=None,
+        bias: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        return_weights: bool = False,
+    ):
+        """Attend from ``x`` to itself (``context=None``) or to ``context`` (cross).
 
         Args:
             x: ``(batch, q_len, d_model)``.
             context: ``(batch, k_len, context_dim)`` for cross-attention.
-            mask: bool, broadcastable to ``(batch, heads, q_len, k_len)``, ``True`` = may attend
-                (``k_len`` counts cached keys too; with a static cache it is the cache's ``max_len``).
+            mask: bool, broadcastable to ``(batch, heads, q_len, k_len)``, ``True`` =
+                may attend (``k_len`` counts cached keys too; with a static cache it is
+                the cache's ``max_len``).
             is_causal: add the causal mask (bottom-right aligned with the cache).
-            cache: a layer cache (``DynamicLayerCache`` or
-                ``StaticLayerCache``). For self-attention new keys and
-                values are appended; for cross-attention they are computed from ``context``
-                once and reused afterwards.
-            bias: additive position bias ``(1 or batch, heads, q_len, k_len)`` (ALiBi, T5).
-            position_ids: ``(batch or 1, q_len)`` positions for ``rotary``; default: after
-                the cached tokens.
+            cache: a layer cache (``DynamicLayerCache`` or ``StaticLayerCache``). For
+                self-attention new keys and values are appended; for cross-attention
+                they are computed from ``context`` once and reused afterwards.
+            bias: additive position bias ``(1 or batch, heads, q_len, k_len)`` (ALiBi,
+                T5).
+            position_ids: ``(batch or 1, q_len)`` positions for ``rotary``; default:
+                after the cached tokens.
             return_weights: also return attention weights (computed on the eager path).
 
         Returns:
@@ -120,15 +130,22 @@ class MultiHeadAttention(nn.Module):
         self._check_input("x", x, self.d_model)
         check_bool("is_causal", is_causal)
         check_bool("return_weights", return_weights)
-        if cache is not None and not isinstance(cache, (DynamicLayerCache, StaticLayerCache)):
-            raise TypeError("cache must be one layer's DynamicLayerCache or StaticLayerCache (a model takes the "
-                            f"whole KVCache), got {type(cache).__name__}")
+        if cache is not None and not isinstance(
+            cache, (DynamicLayerCache, StaticLayerCache)
+        ):
+            raise TypeError(
+                "cache must be one layer's DynamicLayerCache or StaticLayerCache "
+                f"(a model takes the whole KVCache), got {type(cache).__name__}"
+            )
         cached_context = cache is not None and cache.is_static_context
         is_cross = context is not None or cached_context
         if context is not None:
             self._check_input("context", context, self.context_dim)
             if context.shape[0] != x.shape[0]:
-                raise ValueError(f"context must have batch size {x.shape[0]} (that of x), got {context.shape[0]}")
+                raise ValueError(
+                    f"context must have batch size {x.shape[0]} (that of x), "
+                    f"got {context.shape[0]}"
+                )
         if is_cross and is_causal:
             raise ValueError("is_causal must be False for cross-attention, got True")
         q = self._split_heads(self.q_proj(x), self.num_heads)
@@ -141,27 +158,45 @@ class MultiHeadAttention(nn.Module):
             v = self._split_heads(self.v_proj(source), self.num_kv_heads)
             if self.rotary is not None and not is_cross:
                 if position_ids is None:
-                    position_ids = position_ids_from_offset(offset, x.shape[1], device=x.device)
+                    position_ids = position_ids_from_offset(
+                        offset, x.shape[1], device=x.device
+                    )
                 q, k = self.rotary(q, k, position_ids)
             if cache is not None:
                 if is_cross:
                     cache.set_static(k, v)
                 else:
                     k, v = cache.update(k, v)
-        # A dynamic cache returns exactly the keys so far, so the attention function's own
-        # bottom-right aligned causal mask is right. A static cache returns its whole buffer:
-        # the diagonal sits at its fill level and the slots after it must stay hidden.
+        # A dynamic cache returns exactly the keys so far, so the attention function's
+        # own bottom-right aligned causal mask is right. A static cache returns its
+        # whole buffer: the diagonal sits at its fill level and the slots after it must
+        # stay hidden.
         if cache is not None and not is_cross and hasattr(cache, "filled_mask"):
             if is_causal:
-                mask = combine_masks(mask, causal_mask(x.shape[1], k.shape[2], offset=offset, device=x.device))
+                mask = combine_masks(
+                    mask,
+                    causal_mask(x.shape[1], k.shape[2], offset=offset, device=x.device),
+                )
                 is_causal = False
             else:
                 mask = combine_masks(mask, cache.filled_mask())
         result = scaled_dot_product_attention(
-            q, k, v, mask, bias=bias, is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0,
-            scale=self.scale, backend=self.backend, return_weights=return_weights,
+            q,
+            k,
+            v,
+            mask,
+            bias=bias,
+            is_causal=is_causal,
+            dropout_p=self.dropout if self.training else 0.0,
+            scale=self.scale,
+            backend=self.backend,
+            return_weights=return_weights,
         )
         out, weights = result if return_weights else (result, None)
-        out = self.out_proj(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.num_heads * self.head_dim))
+        out = self.out_proj(
+            out.transpose(1, 2).reshape(
+                x.shape[0], x.shape[1], self.num_heads * self.head_dim
+            )
+        )
         return (out, weights) if return_weights else out
 # --8<-- [end:mha_forward]

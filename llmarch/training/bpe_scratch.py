@@ -23,7 +23,9 @@ __all__ = ["GPT2_SPLIT", "pretokenize", "pair_counts", "merge_pair", "learn_bpe"
 # GPT-2's pre-tokenizer pattern written for Python's `re`: `[^\W\d_]` is a letter (\p{L} in GPT-2's
 # `regex` pattern), `\d` a digit; identical to GPT-2's split for text without other numerals (½, Ⅻ).
 # --8<-- [start:pretokenize]
-GPT2_SPLIT = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
+GPT2_SPLIT = re.compile(
+    r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
+)
 
 
 def pretokenize(text: str) -> list[str]:
@@ -46,7 +48,9 @@ def pair_counts(words: dict[tuple[int, ...], int]) -> Counter:
     return counts
 
 
-def merge_pair(word: Sequence[int], pair: tuple[int, int], new_id: int) -> tuple[int, ...]:
+def merge_pair(
+    word: Sequence[int], pair: tuple[int, int], new_id: int
+) -> tuple[int, ...]:
     """Replace every occurrence of ``pair`` in ``word``, left to right, by ``new_id``.
 
     >>> merge_pair((1, 1, 1, 2), (1, 1), 256)
@@ -64,14 +68,16 @@ def merge_pair(word: Sequence[int], pair: tuple[int, int], new_id: int) -> tuple
 
 
 def learn_bpe(text: str, num_merges: int) -> dict[tuple[int, int], int]:
-    """Learn up to ``num_merges`` merges; returns ``{(id_a, id_b): new_id}`` in the order learned.
+    """Learn up to ``num_merges`` merges ``{(id_a, id_b): new_id}``, in learned order.
 
-    Each step merges the most frequent pair; a tie goes to the pair with the smallest ids.
+    Each step merges the most frequent pair; a tie goes to the pair with the smallest
+    ids. Below: 'a'+'a' (4 times); then 'aa'+'a' and 'a'+'b' tie (2 each): 97 < 256.
 
-    >>> learn_bpe("aaab aaab", 2)  # 'a'+'a' (4 times); then 'aa'+'a' and 'a'+'b' tie (2 each): 97 < 256
+    >>> learn_bpe("aaab aaab", 2)
     {(97, 97): 256, (97, 98): 257}
     """
-    words = Counter(tuple(w.encode("utf-8")) for w in pretokenize(text))  # word -> frequency
+    # word -> frequency
+    words = Counter(tuple(w.encode("utf-8")) for w in pretokenize(text))
     merges: dict[tuple[int, int], int] = {}
     for new_id in range(256, 256 + num_merges):
         counts = pair_counts(words)
@@ -86,7 +92,9 @@ def learn_bpe(text: str, num_merges: int) -> dict[tuple[int, int], int]:
 
 # --8<-- [start:bpe_encode]
 def bpe_encode(text: str, merges: dict[tuple[int, int], int]) -> list[int]:
-    """Token ids of ``text``: in each pre-token, apply the earliest-learned merge until none applies.
+    """Token ids of ``text`` under ``merges``.
+
+    In each pre-token, the earliest-learned merge is applied until none applies.
 
     >>> merges = learn_bpe("low lower lowest", 3)
     >>> bpe_decode(bpe_encode("lowly", merges), merges)
@@ -96,7 +104,9 @@ def bpe_encode(text: str, merges: dict[tuple[int, int], int]) -> list[int]:
     for word in pretokenize(text):
         tokens = tuple(word.encode("utf-8"))
         while len(tokens) > 1:
-            pair = min(zip(tokens, tokens[1:]), key=lambda p: merges.get(p, float("inf")))
+            pair = min(
+                zip(tokens, tokens[1:]), key=lambda p: merges.get(p, float("inf"))
+            )
             if pair not in merges:
                 break  # no learned merge applies any more
             tokens = merge_pair(tokens, pair, merges[pair])

@@ -105,11 +105,12 @@ def split_documents(text: str) -> list[str]:
 
 # --8<-- [start:split_text]
 def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
-    """Split a text into training and validation text at document boundaries, without randomness.
+    """Split a text into training and validation text at document boundaries.
 
-    Validation gets every ``1 / val_fraction``-th document (spread evenly, so that it samples every
-    part of an anthology ordered by form, like 唐诗三百首), training gets the rest; each is
-    re-joined with blank lines. A text with a single document is split at line boundaries instead.
+    No randomness: validation gets every ``1 / val_fraction``-th document (spread
+    evenly, so that it samples every part of an anthology ordered by form, like
+    唐诗三百首), training gets the rest; each is re-joined with blank lines. A
+    text with a single document is split at line boundaries instead.
 
     Args:
         text: documents separated by blank lines (see :func:`split_documents`).
@@ -119,10 +120,11 @@ def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
         ``(train_text, val_text)``, both non-empty, each ending with ``"\\n"``.
 
     Raises:
-        ValueError: if ``val_fraction`` is out of range, or the text has fewer than two documents
-            and fewer than two lines.
+        ValueError: if ``val_fraction`` is out of range, or the text has fewer than two
+            documents and fewer than two lines.
 
-    >>> train, val = split_text("\\n\\n".join(f"poem {i}" for i in range(10)), val_fraction=0.2)
+    >>> poems = "\\n\\n".join(f"poem {i}" for i in range(10))
+    >>> train, val = split_text(poems, val_fraction=0.2)
     >>> val
     'poem 4\\n\\npoem 9\\n'
     """
@@ -132,14 +134,17 @@ def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
     if len(docs) < 2:
         docs, sep = [line for line in text.split("\n") if line.strip()], "\n"
     if len(docs) < 2:
-        raise ValueError(f"text must have at least 2 documents or 2 lines to split, got {len(docs)}")
+        raise ValueError(
+            f"text must have at least 2 documents or 2 lines to split, got {len(docs)}"
+        )
     f = Fraction(str(val_fraction))  # exact: 0.29 * 100 is 28.999999999999996 in floats
-    # document i is validation when the running count floor((i + 1) * f) steps up: evenly spread
+    # document i is validation when the running count floor((i + 1) * f) steps up:
+    # evenly spread
     is_val = [(i + 1) * f // 1 > i * f // 1 for i in range(len(docs))]
     if not any(is_val):
-        is_val[-1] = True   # at least one validation document
+        is_val[-1] = True  # at least one validation document
     if all(is_val):
-        is_val[0] = False   # at least one training document
+        is_val[0] = False  # at least one training document
     train = sep.join(d for d, v in zip(docs, is_val) if not v) + "\n"
     val = sep.join(d for d, v in zip(docs, is_val) if v) + "\n"
     return train, val

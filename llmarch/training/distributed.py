@@ -102,28 +102,37 @@ def init_distributed(device: str | None = "auto") -> DistributedContext:
 
 
 # --8<-- [start:wrap_model]
-def wrap_model(model: nn.Module, context: DistributedContext, strategy: str = "ddp") -> nn.Module:
+def wrap_model(
+    model: nn.Module, context: DistributedContext, strategy: str = "ddp"
+) -> nn.Module:
     """Wrap ``model`` (already on ``context.device``) for data-parallel training.
 
-    ``"ddp"``: ``DistributedDataParallel``. ``"fsdp"``: FSDP2 -- ``fully_shard`` each Transformer
-    layer, then the whole model (which shards what is left: embeddings, final norm, head), in
-    place. A single process returns ``model`` unchanged.
+    ``"ddp"``: ``DistributedDataParallel``. ``"fsdp"``: FSDP2 -- ``fully_shard`` each
+    Transformer layer, then the whole model (which shards what is left: embeddings,
+    final norm, head), in place. A single process returns ``model`` unchanged.
 
     Raises:
         ValueError: for an unknown ``strategy``.
     """
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        raise ValueError(
+            f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
+        )
     if not context.distributed:
         return model
     if strategy == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(model, device_ids=[context.device] if context.device.type == "cuda" else None)
+        return DistributedDataParallel(
+            model,
+            device_ids=[context.device] if context.device.type == "cuda" else None,
+        )
     from torch.distributed.fsdp import fully_shard
 
     for module in model.modules():
-        if isinstance(getattr(module, "layers", None), nn.ModuleList):  # a TransformerStack
+        if isinstance(
+            getattr(module, "layers", None), nn.ModuleList
+        ):  # a TransformerStack
             for layer in module.layers:
                 fully_shard(layer)
     fully_shard(model)

@@ -113,15 +113,23 @@ def check_spans(spans: Sequence[tuple[int, int]], length: int) -> list[tuple[int
 
 
 # --8<-- [start:glm_blank_infilling]
-def glm_blank_infilling(tokens: Tensor, spans: Sequence[tuple[int, int]], *, mask_token_id: int,
-                        start_token_id: int, end_token_id: int, order: Sequence[int] | None = None,
-                        generator: torch.Generator | None = None) -> GLMExample:
+def glm_blank_infilling(
+    tokens: Tensor,
+    spans: Sequence[tuple[int, int]],
+    *,
+    mask_token_id: int,
+    start_token_id: int,
+    end_token_id: int,
+    order: Sequence[int] | None = None,
+    generator: torch.Generator | None = None,
+) -> GLMExample:
     """Turn a text and its spans into GLM's Part A / Part B input (Figure 2).
 
     Args:
         tokens: ``(n,)`` token ids of the text (without the special ids below).
         spans: ``[start, end)`` ranges to blank (non-overlapping, within the text).
-        mask_token_id, start_token_id, end_token_id: ids of ``[MASK]``, ``[S]`` and ``[E]``.
+        mask_token_id, start_token_id, end_token_id: ids of ``[MASK]``, ``[S]`` and
+            ``[E]``.
         order: the order of the spans in Part B, as indices of the spans sorted by start
             (a permutation); default: a random permutation drawn with ``generator``.
         generator: a CPU ``torch.Generator``.
@@ -130,38 +138,53 @@ def glm_blank_infilling(tokens: Tensor, spans: Sequence[tuple[int, int]], *, mas
         A ``GLMExample``.
 
     Raises:
-        ValueError / TypeError: bad ``tokens``, overlapping or out-of-range ``spans``, an
-            ``order`` that is not a permutation, ``tokens`` holding a special id.
+        ValueError / TypeError: bad ``tokens``, overlapping or out-of-range ``spans``,
+            an ``order`` that is not a permutation, ``tokens`` holding a special id.
 
-    >>> x = torch.tensor([1, 2, 3, 4, 5, 6])          # x1 .. x6;  [M] = 0, [S] = 7, [E] = 8
+    >>> x = torch.tensor([1, 2, 3, 4, 5, 6])  # x1 .. x6;  [M] = 0, [S] = 7, [E] = 8
     >>> ex = glm_blank_infilling(x, [(2, 3), (4, 6)], mask_token_id=0, start_token_id=7,
     ...                          end_token_id=8, order=[1, 0])
-    >>> ex.input_ids.tolist()                           # x1 x2 [M] x4 [M] | [S] x5 x6 [S] x3
+    >>> ex.input_ids.tolist()  # x1 x2 [M] x4 [M] | [S] x5 x6 [S] x3
     [1, 2, 0, 4, 0, 7, 5, 6, 7, 3]
     >>> ex.position_ids.tolist(), ex.block_position_ids.tolist()
     ([0, 1, 2, 3, 4, 4, 4, 4, 2, 2], [0, 0, 0, 0, 0, 1, 2, 3, 1, 2])
-    >>> ex.labels.tolist()                              # targets x5 x6 [E] x3 [E]
+    >>> ex.labels.tolist()  # targets x5 x6 [E] x3 [E]
     [-100, -100, -100, -100, -100, 5, 6, 8, 3, 8]
     """
     check_integer_tensor("tokens", tokens, shape_doc="(n,)", ndims=1)
     if tokens.numel() == 0:
         raise ValueError("tokens must hold at least one token, got shape (0,)")
-    specials = {"mask_token_id": mask_token_id, "start_token_id": start_token_id, "end_token_id": end_token_id}
+    specials = {
+        "mask_token_id": mask_token_id,
+        "start_token_id": start_token_id,
+        "end_token_id": end_token_id,
+    }
     for name, value in specials.items():
         check_token_id(name, value, 2**62)
     if len(set(specials.values())) < 3:
-        raise ValueError(f"mask_token_id, start_token_id and end_token_id must differ, got {list(specials.values())}")
+        raise ValueError(
+            "mask_token_id, start_token_id and end_token_id must differ, "
+            f"got {list(specials.values())}"
+        )
     text = tokens.tolist()
     clash = sorted(set(text) & set(specials.values()))
     if clash:
-        raise ValueError(f"tokens must not contain the special ids ([MASK], [S], [E] = {list(specials.values())}), "
-                         f"got {clash[0]}")
+        raise ValueError(
+            "tokens must not contain the special ids "
+            f"([MASK], [S], [E] = {list(specials.values())}), got {clash[0]}"
+        )
     spans = check_spans(spans, len(text))
     if order is None:
         order = torch.randperm(len(spans), generator=generator).tolist()
-    elif (isinstance(order, (str, bytes)) or any(isinstance(i, bool) or not isinstance(i, int) for i in order)
-          or sorted(order) != list(range(len(spans)))):
-        raise ValueError(f"order must be a permutation of range({len(spans)}) (one index per span), got {list(order)}")
+    elif (
+        isinstance(order, (str, bytes))
+        or any(isinstance(i, bool) or not isinstance(i, int) for i in order)
+        or sorted(order) != list(range(len(spans)))
+    ):
+        raise ValueError(
+            f"order must be a permutation of range({len(spans)}) (one index per span), "
+            f"got {list(order)}"
+        )
     # Part A: the text, each span replaced by a single [MASK]
     part_a, mask_positions, last = [], [], 0
     for start, end in spans:
@@ -177,18 +200,20 @@ def glm_blank_infilling(tokens: Tensor, spans: Sequence[tuple[int, int]], *, mas
         span = text[start:end]
         part_b += [start_token_id] + span
         targets += span + [end_token_id]
-        pos_b += [mask_positions[index]] * (len(span) + 1)   # position 1: where the [MASK] is
-        block_b += list(range(1, len(span) + 2))             # position 2: 1 .. len + 1
+        pos_b += [mask_positions[index]] * (len(span) + 1)  # position 1: the [MASK]'s
+        block_b += list(range(1, len(span) + 2))  # position 2: 1 .. len + 1
     n_a = len(part_a)
 
     def as_tensor(values: list[int]) -> Tensor:
         return torch.tensor(values, dtype=torch.long, device=tokens.device)
 
-    return GLMExample(input_ids=as_tensor(part_a + part_b),
-                      position_ids=as_tensor(list(range(n_a)) + pos_b),
-                      block_position_ids=as_tensor([0] * n_a + block_b),
-                      labels=as_tensor([IGNORE_INDEX] * n_a + targets),
-                      part_a_length=n_a)
+    return GLMExample(
+        input_ids=as_tensor(part_a + part_b),
+        position_ids=as_tensor(list(range(n_a)) + pos_b),
+        block_position_ids=as_tensor([0] * n_a + block_b),
+        labels=as_tensor([IGNORE_INDEX] * n_a + targets),
+        part_a_length=n_a,
+    )
 # --8<-- [end:glm_blank_infilling]
 
 
@@ -196,8 +221,9 @@ def glm_blank_infilling(tokens: Tensor, spans: Sequence[tuple[int, int]], *, mas
 def glm_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """GLM's blank-infilling loss: the mean cross-entropy of Part B's targets.
 
-    The logits at a Part B position predict the label *at that position* (its next span token,
-    or ``[E]``): ``GLMExample.labels`` is already aligned, so there is no shift here.
+    The logits at a Part B position predict the label *at that position* (its next span
+    token, or ``[E]``): ``GLMExample.labels`` is already aligned, so there is no shift
+    here.
 
     Args:
         logits: ``(batch, L, vocab)``.
@@ -206,7 +232,8 @@ def glm_loss(logits: Tensor, labels: Tensor) -> Tensor:
     Returns:
         A scalar (fp32); 0 when there is no target.
 
-    >>> round(float(glm_loss(torch.zeros(1, 3, 4), torch.tensor([[-100, 1, 3]]))), 4)   # log(4)
+    >>> labels = torch.tensor([[-100, 1, 3]])
+    >>> round(float(glm_loss(torch.zeros(1, 3, 4), labels)), 4)  # log(4)
     1.3863
     """
     return masked_lm_loss(logits, labels)
@@ -215,17 +242,26 @@ def glm_loss(logits: Tensor, labels: Tensor) -> Tensor:
 
 # --8<-- [start:glm_fill_blanks]
 @torch.no_grad()
-def glm_fill_blanks(model, part_a: Tensor, *, mask_token_id: int, start_token_id: int, end_token_id: int,
-                    max_span_length: int = 16) -> list[Tensor]:
-    """Greedy blank infilling with a KV cache: Part A once, then each span token by token.
+def glm_fill_blanks(
+    model,
+    part_a: Tensor,
+    *,
+    mask_token_id: int,
+    start_token_id: int,
+    end_token_id: int,
+    max_span_length: int = 16,
+) -> list[Tensor]:
+    """Greedy blank infilling with a KV cache: Part A once, then each span per token.
 
-    Part A (the text with ``[MASK]`` s) runs once as the bidirectional prefix and is cached; the
-    blanks are then filled left to right, each started by ``[S]`` at its ``[MASK]`` 's position
-    and ended by ``[E]``, every new token attending to Part A and to the spans generated before
-    it -- the Part B of training, produced one token at a time.
+    Part A (the text with ``[MASK]`` s) runs once as the bidirectional prefix and is
+    cached; the blanks are then filled left to right, each started by ``[S]`` at its
+    ``[MASK]`` 's position and ended by ``[E]``, every new token attending to Part A and
+    to the spans generated before it -- the Part B of training, produced one token at a
+    time.
 
     Args:
-        model: a ``DecoderOnlyLM`` with ``config.position == "learned_2d"`` (in eval mode).
+        model: a ``DecoderOnlyLM`` with ``config.position == "learned_2d"`` (in eval
+            mode).
         part_a: ``(n,)`` ids holding at least one ``mask_token_id``.
         mask_token_id, start_token_id, end_token_id: the special ids.
         max_span_length: stop a span after this many tokens if ``[E]`` has not come.
@@ -234,13 +270,14 @@ def glm_fill_blanks(model, part_a: Tensor, *, mask_token_id: int, start_token_id
         One ``(len,)`` long tensor per ``[MASK]``, in text order (``[E]`` not included).
 
     Raises:
-        ValueError: if ``part_a`` holds no ``[MASK]`` or is not 1-D, or the model is not GLM-shaped.
+        ValueError: if ``part_a`` holds no ``[MASK]`` or is not 1-D, or the model is not
+            GLM-shaped.
 
     >>> from llmarch import create_model
-    >>> model = create_model("gpt2", num_layers=1, d_model=16, num_heads=2, d_ff=32, vocab_size=12,
-    ...                      position="learned_2d").eval()
-    >>> spans = glm_fill_blanks(model, torch.tensor([1, 9, 3, 9]), mask_token_id=9, start_token_id=10,
-    ...                         end_token_id=11, max_span_length=3)
+    >>> model = create_model("gpt2", num_layers=1, d_model=16, num_heads=2, d_ff=32,
+    ...                      vocab_size=12, position="learned_2d").eval()
+    >>> spans = glm_fill_blanks(model, torch.tensor([1, 9, 3, 9]), mask_token_id=9,
+    ...                         start_token_id=10, end_token_id=11, max_span_length=3)
     >>> len(spans), all(len(s) <= 3 for s in spans)
     (2, True)
     """
@@ -249,20 +286,33 @@ def glm_fill_blanks(model, part_a: Tensor, *, mask_token_id: int, start_token_id
     check_integer_tensor("part_a", part_a, shape_doc="(n,)", ndims=1)
     check_positive_int("max_span_length", max_span_length)
     if getattr(getattr(model, "config", None), "position", None) != "learned_2d":
-        raise ValueError("model must be a DecoderOnlyLM with config.position='learned_2d' (GLM's 2D positions)")
+        raise ValueError(
+            "model must be a DecoderOnlyLM with config.position='learned_2d' "
+            "(GLM's 2D positions)"
+        )
     blanks = (part_a == mask_token_id).nonzero().flatten().tolist()
     if not blanks:
-        raise ValueError(f"part_a must hold at least one [MASK] (id {mask_token_id}), got none")
+        raise ValueError(
+            f"part_a must hold at least one [MASK] (id {mask_token_id}), got none"
+        )
     cache = KVCache.dynamic(model.config.num_layers)
     n = part_a.shape[0]
-    model(part_a[None], cache=cache, position_ids=torch.arange(n, device=part_a.device)[None],
-          prefix_lengths=n)                                           # Part A: bidirectional, cached once
+    model(
+        part_a[None],
+        cache=cache,
+        position_ids=torch.arange(n, device=part_a.device)[None],
+        prefix_lengths=n,
+    )  # Part A: bidirectional, cached once
     spans = []
     for blank in blanks:
         token, span = start_token_id, []
-        for step in range(1, max_span_length + 2):                    # [S], then up to max tokens
-            logits = model(part_a.new_tensor([[token]]), cache=cache, position_ids=part_a.new_tensor([[blank]]),
-                           block_position_ids=part_a.new_tensor([[step]]))
+        for step in range(1, max_span_length + 2):  # [S], then up to max tokens
+            logits = model(
+                part_a.new_tensor([[token]]),
+                cache=cache,
+                position_ids=part_a.new_tensor([[blank]]),
+                block_position_ids=part_a.new_tensor([[step]]),
+            )
             token = int(logits[0, -1].argmax())
             if token == end_token_id or len(span) == max_span_length:
                 break

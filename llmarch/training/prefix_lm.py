@@ -66,13 +66,16 @@ def sample_prefix_lengths(batch_size: int, seq_len: int, *, min_length: int = 1,
 
 
 # --8<-- [start:prefix_lm_labels]
-def prefix_lm_labels(input_ids: Tensor, prefix_lengths: int | Sequence[int] | Tensor,
-                     attention_mask: Tensor | None = None) -> Tensor:
-    """Labels of the prefix-LM loss: ``input_ids`` with the prefix and the padding set to -100.
+def prefix_lm_labels(
+    input_ids: Tensor,
+    prefix_lengths: int | Sequence[int] | Tensor,
+    attention_mask: Tensor | None = None,
+) -> Tensor:
+    """Prefix-LM loss labels: ``input_ids`` with the prefix and the padding set to -100.
 
-    The prefix of row ``b`` is its first ``prefix_lengths[b]`` real tokens (as in the model's
-    mask, so left padding works). With ``causal_lm_loss`` (which shifts by one) the logits at
-    ``t`` are then scored against ``x_{t+1}`` for target tokens only.
+    The prefix of row ``b`` is its first ``prefix_lengths[b]`` real tokens (as in the
+    model's mask, so left padding works). With ``causal_lm_loss`` (which shifts by one)
+    the logits at ``t`` are then scored against ``x_{t+1}`` for target tokens only.
 
     Args:
         input_ids: ``(batch, seq)`` token ids.
@@ -83,33 +86,45 @@ def prefix_lm_labels(input_ids: Tensor, prefix_lengths: int | Sequence[int] | Te
         ``(batch, seq)`` long labels.
 
     Raises:
-        ValueError / TypeError: for bad ids or masks, ``prefix_lengths`` of the wrong shape, a
-            negative prefix or one longer than its row.
+        ValueError / TypeError: for bad ids or masks, ``prefix_lengths`` of the wrong
+            shape, a negative prefix or one longer than its row.
 
     >>> prefix_lm_labels(torch.tensor([[5, 6, 7, 8, 9]]), [2])
     tensor([[-100, -100,    7,    8,    9]])
     """
     check_integer_tensor("input_ids", input_ids, shape_doc="(batch, seq)", ndims=2)
     if input_ids.dtype not in ID_DTYPES:
-        raise TypeError(f"input_ids must be an integer tensor (torch.long or torch.int32), got {input_ids.dtype}")
+        raise TypeError(
+            "input_ids must be an integer tensor (torch.long or torch.int32), "
+            f"got {input_ids.dtype}"
+        )
     if attention_mask is None:
         real = torch.ones_like(input_ids, dtype=torch.bool)
     else:
-        real = check_attention_mask(attention_mask, tuple(input_ids.shape), device=input_ids.device)
+        real = check_attention_mask(
+            attention_mask, tuple(input_ids.shape), device=input_ids.device
+        )
     prefix = check_prefix_lengths(prefix_lengths, real.sum(-1))
-    rank = real.long().cumsum(-1) - 1                 # index of each token among the real ones
+    rank = real.long().cumsum(-1) - 1  # index of each token among the real ones
     in_prefix = rank < prefix[:, None]
     return input_ids.long().masked_fill(in_prefix | ~real, IGNORE_INDEX)
 # --8<-- [end:prefix_lm_labels]
 
 
 # --8<-- [start:prefix_lm_loss]
-def prefix_lm_loss(logits: Tensor, input_ids: Tensor, prefix_lengths: int | Sequence[int] | Tensor,
-                   attention_mask: Tensor | None = None) -> Tensor:
-    """Mean next-token cross-entropy over the target tokens (none on the prefix, none on padding).
+def prefix_lm_loss(
+    logits: Tensor,
+    input_ids: Tensor,
+    prefix_lengths: int | Sequence[int] | Tensor,
+    attention_mask: Tensor | None = None,
+) -> Tensor:
+    """Mean next-token cross-entropy over the target tokens.
+
+    None on the prefix, none on padding.
 
     Args:
-        logits: ``(batch, seq, vocab)`` from ``model(input_ids, prefix_lengths=prefix_lengths)``.
+        logits: ``(batch, seq, vocab)`` from
+            ``model(input_ids, prefix_lengths=prefix_lengths)``.
         input_ids: ``(batch, seq)`` the same ids.
         prefix_lengths: an int or ``(batch,)``.
         attention_mask: ``(batch, seq)`` 0/1, 0 at padding.
@@ -120,9 +135,11 @@ def prefix_lm_loss(logits: Tensor, input_ids: Tensor, prefix_lengths: int | Sequ
     Raises:
         ValueError / TypeError: as ``prefix_lm_labels`` and ``causal_lm_loss``.
 
-    >>> logits = torch.zeros(1, 4, 10)                       # uniform over 10 tokens
-    >>> round(prefix_lm_loss(logits, torch.tensor([[1, 2, 3, 4]]), 2).item(), 4)   # log(10)
+    >>> logits = torch.zeros(1, 4, 10)  # uniform over 10 tokens
+    >>> ids = torch.tensor([[1, 2, 3, 4]])
+    >>> round(prefix_lm_loss(logits, ids, 2).item(), 4)  # log(10)
     2.3026
     """
-    return causal_lm_loss(logits, prefix_lm_labels(input_ids, prefix_lengths, attention_mask))
+    labels = prefix_lm_labels(input_ids, prefix_lengths, attention_mask)
+    return causal_lm_loss(logits, labels)
 # --8<-- [end:prefix_lm_loss]

@@ -42,33 +42,48 @@ def shift_right(labels: Tensor, decoder_start_token_id: int, pad_token_id: int) 
 
 
 # --8<-- [start:label_smoothing]
-def label_smoothed_cross_entropy(logits: Tensor, labels: Tensor, epsilon: float = 0.1, *,
-                                 ignore_index: int = IGNORE_INDEX) -> Tensor:
-    """Mean cross-entropy against the smoothed target ``(1 - epsilon) * onehot + epsilon / vocab``.
+def label_smoothed_cross_entropy(
+    logits: Tensor,
+    labels: Tensor,
+    epsilon: float = 0.1,
+    *,
+    ignore_index: int = IGNORE_INDEX,
+) -> Tensor:
+    """Mean cross-entropy against the smoothed target.
+
+    The target is ``(1 - epsilon) * onehot + epsilon / vocab``.
 
     Args:
         logits: ``(batch, tgt, vocab)`` decoder outputs.
         labels: ``(batch, tgt)`` target ids; ``ignore_index`` marks padding (no loss).
-        epsilon: label smoothing (the original Transformer: 0.1; 0 = plain cross-entropy).
+        epsilon: label smoothing (the original Transformer: 0.1; 0 = plain
+            cross-entropy).
         ignore_index: label value without loss.
 
     Returns:
         Scalar: the loss averaged over the non-ignored positions.
 
     Raises:
-        ValueError: on mismatched shapes, a label that is neither a class nor ``ignore_index``,
-            or ``epsilon`` outside ``[0, 1)``.
+        ValueError: on mismatched shapes, a label that is neither a class nor
+            ``ignore_index``, or ``epsilon`` outside ``[0, 1)``.
         TypeError: for integer logits, non-integer labels or a non-number ``epsilon``.
 
     >>> logits, labels = torch.randn(2, 3, 7), torch.tensor([[1, 2, -100], [3, 4, 5]])
     >>> ours = label_smoothed_cross_entropy(logits, labels, 0.1)
-    >>> torch.allclose(ours, torch.nn.functional.cross_entropy(logits.view(-1, 7), labels.view(-1), label_smoothing=0.1))
+    >>> reference = torch.nn.functional.cross_entropy(
+    ...     logits.view(-1, 7), labels.view(-1), label_smoothing=0.1)
+    >>> torch.allclose(ours, reference)
     True
     """
     check_logits(logits, "(batch, tgt, vocab)")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__} ({ignore_index!r})")
-    labels = check_labels(labels, logits, ignore_index=ignore_index, shape_doc="(batch, tgt)")
+        raise TypeError(
+            "ignore_index must be an int, "
+            f"got {type(ignore_index).__name__} ({ignore_index!r})"
+        )
+    labels = check_labels(
+        labels, logits, ignore_index=ignore_index, shape_doc="(batch, tgt)"
+    )
     if not 0.0 <= check_float("epsilon", epsilon) < 1.0:
         raise ValueError(f"epsilon must be in [0, 1), got {epsilon}")
     log_probs = F.log_softmax(logits.float(), dim=-1)

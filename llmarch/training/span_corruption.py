@@ -55,13 +55,19 @@ def _float32(x: float) -> Tensor:
 
 
 # --8<-- [start:noise_mask]
-def random_spans_noise_mask(length: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0, *,
-                            generator: torch.Generator | None = None) -> Tensor:
-    """Which of ``length`` tokens to corrupt: a bool ``(length,)`` mask made of noise spans.
+def random_spans_noise_mask(
+    length: int,
+    noise_density: float = 0.15,
+    mean_noise_span_length: float = 3.0,
+    *,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Which of ``length`` tokens to corrupt: a bool ``(length,)`` mask of noise spans.
 
-    ``round(length * noise_density)`` noise tokens (at least 1, at most ``length - 1``) in
-    ``round(noise_tokens / mean_noise_span_length)`` spans (at least 1); the sequence always
-    starts with non-noise and ends with noise, as in the reference implementation.
+    ``round(length * noise_density)`` noise tokens (at least 1, at most ``length - 1``)
+    in ``round(noise_tokens / mean_noise_span_length)`` spans (at least 1); the sequence
+    always starts with non-noise and ends with noise, as in the reference
+    implementation.
 
     >>> mask = random_spans_noise_mask(20, generator=torch.Generator().manual_seed(0))
     >>> int(mask.sum()), mask.int().tolist()
@@ -71,16 +77,25 @@ def random_spans_noise_mask(length: int, noise_density: float = 0.15, mean_noise
     if not 0.0 < check_float("noise_density", noise_density) < 1.0:
         raise ValueError(f"noise_density must be in (0, 1), got {noise_density}")
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__} ({generator!r})")
+        raise TypeError(
+            "generator must be a torch.Generator or None, "
+            f"got {type(generator).__name__} ({generator!r})"
+        )
     if not check_float("mean_noise_span_length", mean_noise_span_length) >= 1.0:
-        raise ValueError(f"mean_noise_span_length must be >= 1, got {mean_noise_span_length}")
+        raise ValueError(
+            f"mean_noise_span_length must be >= 1, got {mean_noise_span_length}"
+        )
     original_length, length = length, max(length, 2)
     num_noise = int(torch.round(_float32(length) * _float32(noise_density)))
     num_noise = min(max(num_noise, 1), length - 1)
-    num_spans = max(int(torch.round(_float32(num_noise) / _float32(mean_noise_span_length))), 1)
+    num_spans = max(
+        int(torch.round(_float32(num_noise) / _float32(mean_noise_span_length))), 1
+    )
     noise_lengths = _random_segmentation(num_noise, num_spans, generator)
     keep_lengths = _random_segmentation(length - num_noise, num_spans, generator)
-    interleaved = torch.stack((keep_lengths, noise_lengths), dim=1).reshape(-1)  # keep, noise, keep, ...
+    interleaved = torch.stack((keep_lengths, noise_lengths), dim=1).reshape(
+        -1
+    )  # keep, noise, keep, ...
     span_starts = interleaved.cumsum(0)[:-1]
     span_start_indicator = torch.zeros(length, dtype=torch.long)
     span_start_indicator[span_starts] = 1

@@ -74,10 +74,12 @@ def _write_config(directory: Path, kind: str, **special: str | None) -> None:
 
 # --8<-- [start:char_tokenizer]
 class CharTokenizer:
-    """One token per character: id 0 is ``<unk>``, then the training text's characters in code-point order.
+    """One token per character: id 0 is ``<unk>``, then the training text's characters
+    in code-point order.
 
     Args:
-        chars: the distinct characters of the vocabulary (ids ``1 .. len(chars)``, in this order).
+        chars: the distinct characters of the vocabulary (ids ``1 .. len(chars)``, in
+            this order).
 
     Raises:
         ValueError: if an entry is not a single character or is repeated.
@@ -91,7 +93,8 @@ class CharTokenizer:
 
     unk_token = "<unk>"
     unk_token_id = 0
-    eos_token_id = None  # documents are separated by blank lines, not by a special token
+    # documents are separated by blank lines, not by a special token
+    eos_token_id = None
 
     def __init__(self, chars: Sequence[str]):
         chars = list(chars)
@@ -99,8 +102,10 @@ class CharTokenizer:
             if not isinstance(c, str) or len(c) != 1:
                 raise ValueError(f"chars must be single characters, got {c!r}")
         if len(set(chars)) != len(chars):
-            raise ValueError(f"chars must be distinct, got {len(chars) - len(set(chars))} repeated")
-        self.itos = [self.unk_token, *chars]                # id -> string
+            raise ValueError(
+                f"chars must be distinct, got {len(chars) - len(set(chars))} repeated"
+            )
+        self.itos = [self.unk_token, *chars]  # id -> string
         self.stoi = {c: i for i, c in enumerate(self.itos) if i}  # character -> id
 
     @classmethod
@@ -115,7 +120,7 @@ class CharTokenizer:
         return len(self.itos)
 
     def encode(self, text: str) -> list[int]:
-        """Ids of ``text``, one per character; unseen characters become ``unk_token_id``."""
+        """Ids of ``text``, one per character; unseen ones become ``unk_token_id``."""
         return [self.stoi.get(c, self.unk_token_id) for c in text]
 
     def decode(self, ids: Sequence[int]) -> str:
@@ -227,14 +232,16 @@ class BPETokenizer:
 
 # --8<-- [start:train_bpe_tokenizer]
 def train_bpe_tokenizer(text: str, vocab_size: int) -> BPETokenizer:
-    """Train GPT-2-style byte-level BPE on ``text`` with the `tokenizers` library (offline, in a second or so).
+    """Train GPT-2-style byte-level BPE on ``text`` with the `tokenizers` library.
 
-    The vocabulary is ``<|endoftext|>`` (id 0), the 256 bytes, then the merges in the order
-    learned; training stops early if no pair is left to merge.
+    Offline, in a second or so. The vocabulary is ``<|endoftext|>`` (id 0), the 256
+    bytes, then the merges in the order learned; training stops early if no pair is
+    left to merge.
 
     Args:
         text: the training text.
-        vocab_size: the vocabulary size wanted, at least 257 (the special token and the 256 bytes).
+        vocab_size: the vocabulary size wanted, at least 257 (the special token and the
+            256 bytes).
 
     Returns:
         The trained :class:`BPETokenizer`.
@@ -244,15 +251,26 @@ def train_bpe_tokenizer(text: str, vocab_size: int) -> BPETokenizer:
     """
     if not isinstance(text, str) or not text:
         raise ValueError(f"text must be a non-empty str, got {text!r:.40}")
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 257:
-        raise ValueError(f"vocab_size must be an int >= 257 (special token + 256 bytes), got {vocab_size!r}")
+    if (
+        isinstance(vocab_size, bool)
+        or not isinstance(vocab_size, int)
+        or vocab_size < 257
+    ):
+        raise ValueError(
+            "vocab_size must be an int >= 257 (special token + 256 bytes), "
+            f"got {vocab_size!r}"
+        )
     tk = _require_tokenizers()
     backend = tk.Tokenizer(tk.models.BPE())
-    backend.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)  # GPT-2's split, bytes as chars
+    # GPT-2's split, bytes as chars
+    backend.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = tk.decoders.ByteLevel()
     trainer = tk.trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=[EOS_TOKEN], show_progress=False,
-        initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes, seen or not
+        vocab_size=vocab_size,
+        special_tokens=[EOS_TOKEN],
+        show_progress=False,
+        # all 256 bytes, seen or not
+        initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(),
     )
     backend.train_from_iterator([text], trainer)
     return BPETokenizer(backend, eos_token=EOS_TOKEN)

@@ -101,15 +101,16 @@ def sample_unilm_kinds(batch_size: int, *, proportions: Sequence[float] = UNILM_
 
 
 # --8<-- [start:unilm_attention_masks]
-def unilm_attention_masks(kinds: Sequence[str] | Tensor, seq_len: int,
-                          source_lengths: Tensor | None = None) -> Tensor:
+def unilm_attention_masks(
+    kinds: Sequence[str] | Tensor, seq_len: int, source_lengths: Tensor | None = None
+) -> Tensor:
     """One self-attention mask per row, each for that row's objective.
 
     Args:
         kinds: ``(batch,)`` codes into ``UNILM_KINDS``, or their names.
         seq_len: sequence length.
-        source_lengths: ``(batch,)`` source-segment length of the ``"seq2seq"`` rows (ignored
-            elsewhere), each in ``[1, seq_len]``.
+        source_lengths: ``(batch,)`` source-segment length of the ``"seq2seq"`` rows
+            (ignored elsewhere), each in ``[1, seq_len]``.
 
     Returns:
         Bool ``(batch, 1, seq_len, seq_len)``, ``True`` = may attend
@@ -118,8 +119,9 @@ def unilm_attention_masks(kinds: Sequence[str] | Tensor, seq_len: int,
     Raises:
         ValueError / TypeError: unknown kinds, a missing or out-of-range source length.
 
-    >>> masks = unilm_attention_masks(["left_to_right", "seq2seq"], 4, torch.tensor([0, 2]))
-    >>> masks[1, 0].int()                   # source x0 x1 bidirectional, target causal
+    >>> kinds = ["left_to_right", "seq2seq"]
+    >>> masks = unilm_attention_masks(kinds, 4, torch.tensor([0, 2]))
+    >>> masks[1, 0].int()  # source x0 x1 bidirectional, target causal
     tensor([[1, 1, 0, 0],
             [1, 1, 0, 0],
             [1, 1, 1, 0],
@@ -132,25 +134,36 @@ def unilm_attention_masks(kinds: Sequence[str] | Tensor, seq_len: int,
         if bool(seq2seq.any()):
             raise ValueError("source_lengths are required for 'seq2seq' rows, got None")
         source_lengths = torch.zeros_like(codes)
-    check_integer_tensor("source_lengths", source_lengths, shape_doc="(batch,)", ndims=1)
+    check_integer_tensor(
+        "source_lengths", source_lengths, shape_doc="(batch,)", ndims=1
+    )
     if source_lengths.shape != codes.shape:
-        raise ValueError(f"source_lengths must have shape (batch,) = {tuple(codes.shape)}, "
-                         f"got {tuple(source_lengths.shape)}")
+        raise ValueError(
+            f"source_lengths must have shape (batch,) = {tuple(codes.shape)}, "
+            f"got {tuple(source_lengths.shape)}"
+        )
     device = codes.device
     source = source_lengths.to(device).long()
     if bool((seq2seq & ((source < 1) | (source > seq_len))).any()):
-        raise ValueError(f"source_lengths of 'seq2seq' rows must lie in [1, {seq_len}], got {source.tolist()}")
+        raise ValueError(
+            f"source_lengths of 'seq2seq' rows must lie in [1, {seq_len}], "
+            f"got {source.tolist()}"
+        )
     query = torch.arange(seq_len, device=device)[:, None]
     key = torch.arange(seq_len, device=device)[None, :]
-    left = key <= query                                         # left-to-right: j <= i
-    right = key >= query                                        # right-to-left: j >= i
-    in_source = key[None] < source[:, None, None]               # (batch, 1, k)
-    candidates = torch.stack([
-        torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).expand(len(codes), -1, -1),  # bidirectional
-        left.expand(len(codes), -1, -1),
-        right.expand(len(codes), -1, -1),
-        in_source | left,                                        # seq2seq = prefix LM on the source
-    ])                                                           # (4, batch, q, k)
+    left = key <= query  # left-to-right: j <= i
+    right = key >= query  # right-to-left: j >= i
+    in_source = key[None] < source[:, None, None]  # (batch, 1, k)
+    candidates = torch.stack(
+        [
+            torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).expand(
+                len(codes), -1, -1
+            ),  # bidirectional
+            left.expand(len(codes), -1, -1),
+            right.expand(len(codes), -1, -1),
+            in_source | left,  # seq2seq = prefix LM on the source
+        ]
+    )  # (4, batch, q, k)
     return candidates[codes, torch.arange(len(codes), device=device)][:, None]
 # --8<-- [end:unilm_attention_masks]
 
@@ -175,17 +188,27 @@ class UniLMBatch:
 
 
 # --8<-- [start:unilm_batch]
-def unilm_batch(input_ids: Tensor, *, mask_token_id: int, vocab_size: int,
-                kinds: Sequence[str] | Tensor | None = None, source_lengths: Tensor | None = None,
-                proportions: Sequence[float] = UNILM_PROPORTIONS, mlm_probability: float = 0.15,
-                special_token_ids: Iterable[int] = (), generator: torch.Generator | None = None) -> UniLMBatch:
-    """Build a mixed-objective UniLM batch: per-row objective, its mask, and the cloze corruption.
+def unilm_batch(
+    input_ids: Tensor,
+    *,
+    mask_token_id: int,
+    vocab_size: int,
+    kinds: Sequence[str] | Tensor | None = None,
+    source_lengths: Tensor | None = None,
+    proportions: Sequence[float] = UNILM_PROPORTIONS,
+    mlm_probability: float = 0.15,
+    special_token_ids: Iterable[int] = (),
+    generator: torch.Generator | None = None,
+) -> UniLMBatch:
+    """Build a mixed-objective UniLM batch: per-row objective, mask, cloze corruption.
 
     Args:
-        input_ids: ``(batch, seq)`` clean token ids (``seq >= 2`` when a row is seq2seq).
+        input_ids: ``(batch, seq)`` clean token ids (``seq >= 2`` when a row is
+            seq2seq).
         mask_token_id: id of ``[MASK]``.
         vocab_size: random replacements are drawn from ``[0, vocab_size)``.
-        kinds: each row's objective (names or codes); default: drawn with ``proportions``.
+        kinds: each row's objective (names or codes); default: drawn with
+            ``proportions``.
         source_lengths: ``(batch,)`` source lengths of seq2seq rows; default: uniform in
             ``[1, seq - 1]``.
         proportions: weights of ``UNILM_KINDS`` when ``kinds`` is drawn.
@@ -197,30 +220,49 @@ def unilm_batch(input_ids: Tensor, *, mask_token_id: int, vocab_size: int,
         A ``UniLMBatch`` on the device of ``input_ids``.
 
     Raises:
-        ValueError / TypeError: bad ids, kinds, lengths or probabilities (see the helpers).
+        ValueError / TypeError: bad ids, kinds, lengths or probabilities (see the
+            helpers).
 
-    >>> batch = unilm_batch(torch.arange(1, 9).repeat(2, 1), mask_token_id=0, vocab_size=20,
-    ...                     kinds=["right_to_left", "seq2seq"], generator=torch.Generator().manual_seed(0))
-    >>> batch.self_attention_mask.shape, int((batch.labels != -100).sum())   # round(0.15 * 8) per row
+    >>> batch = unilm_batch(torch.arange(1, 9).repeat(2, 1), mask_token_id=0,
+    ...                     vocab_size=20, kinds=["right_to_left", "seq2seq"],
+    ...                     generator=torch.Generator().manual_seed(0))
+    >>> n_labels = int((batch.labels != -100).sum())  # round(0.15 * 8) per row
+    >>> batch.self_attention_mask.shape, n_labels
     (torch.Size([2, 1, 8, 8]), 2)
     """
     check_integer_tensor("input_ids", input_ids, shape_doc="(batch, seq)", ndims=2)
     batch, seq = input_ids.shape
-    codes = (sample_unilm_kinds(batch, proportions=proportions, generator=generator) if kinds is None
-             else _kind_codes(kinds, batch))
+    codes = (
+        sample_unilm_kinds(batch, proportions=proportions, generator=generator)
+        if kinds is None
+        else _kind_codes(kinds, batch)
+    )
     if source_lengths is None:
         is_seq2seq = codes == UNILM_KINDS.index("seq2seq")
         if bool(is_seq2seq.any()) and seq < 2:
-            raise ValueError(f"input_ids must hold at least 2 tokens per row for a seq2seq row (source and target), "
-                             f"got {seq}")
+            raise ValueError(
+                "input_ids must hold at least 2 tokens per row for a seq2seq row "
+                f"(source and target), got {seq}"
+            )
         drawn = torch.randint(1, max(seq, 2), (batch,), generator=generator)
         source_lengths = torch.where(is_seq2seq, drawn, torch.zeros_like(drawn))
     masks = unilm_attention_masks(codes, seq, source_lengths)
-    inputs, labels = mask_tokens(input_ids, mask_token_id=mask_token_id, vocab_size=vocab_size,
-                                 special_token_ids=special_token_ids, mlm_probability=mlm_probability,
-                                 generator=generator)
+    inputs, labels = mask_tokens(
+        input_ids,
+        mask_token_id=mask_token_id,
+        vocab_size=vocab_size,
+        special_token_ids=special_token_ids,
+        mlm_probability=mlm_probability,
+        generator=generator,
+    )
     device = input_ids.device
-    return UniLMBatch(inputs, labels, masks.to(device), codes.to(device), source_lengths.to(device).long())
+    return UniLMBatch(
+        inputs,
+        labels,
+        masks.to(device),
+        codes.to(device),
+        source_lengths.to(device).long(),
+    )
 # --8<-- [end:unilm_batch]
 
 
