@@ -17,6 +17,16 @@ BENCHMARKS = {
     "generate": ("llmarch.lab.bench_generate", "greedy decoding tokens/s vs Hugging Face GPT-2; cache; bf16"),
     "encoder": ("llmarch.lab.bench_encoder", "BERT forward throughput vs Hugging Face; fraction of matmul peak"),
     "seq2seq": ("llmarch.lab.bench_seq2seq", "T5 greedy decoding tokens/s vs Hugging Face"),
+    "train": ("llmarch.lab.bench_train", "training-step tokens/s vs Hugging Face GPT-2; fraction of matmul peak"),
+}
+
+
+# name -> (module with main(argv), one-line help): ``python -m llmarch lab NAME [its options]``
+LABS = {
+    "prefix-compare": ("llmarch.lab.prefix_compare", "chapter 4: causal decoder, prefix LM and encoder-decoder "
+                       "trained on one task (seeds, held-out exact match)"),
+    "multiturn": ("llmarch.lab.multiturn", "chapter 4: time per turn of a chat; KV cache kept, prefix re-run, "
+                  "encoder re-run"),
 }
 
 
@@ -34,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run)")
         sub.add_argument("-h", "--help", action="store_true", dest="bench_help", help=argparse.SUPPRESS)
     _add_training_commands(commands)
+    lab = commands.add_parser("lab", help="run one of the chapters' experiments (cached; see llmarch.lab)")
+    experiments = lab.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+    for name, (module_name, help_text) in LABS.items():
+        sub = experiments.add_parser(name, help=help_text, add_help=False)
+        sub.set_defaults(module=module_name)
     masks = commands.add_parser("masks", help="print the attention masks of the four families")
     masks.add_argument("--seq-len", type=int, default=6)
     masks.add_argument("--prefix-len", type=int, default=3)
@@ -75,7 +90,7 @@ def _print_masks(seq_len: int, prefix_len: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if rest and args.command != "bench":
+    if rest and args.command not in ("bench", "lab"):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command is None:
         parser.print_help()
@@ -93,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--prefix-len must be in [0, --seq-len = {args.seq_len}], got {args.prefix_len}")
         _print_masks(args.seq_len, args.prefix_len)
         return 0
+    if args.command == "lab":  # the experiment parses its own options (--help lists them)
+        return importlib.import_module(args.module).main(rest) or 0
     module = importlib.import_module(args.module)
     own = argparse.ArgumentParser(prog=f"python -m llmarch bench {args.benchmark}")
     own.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run)")

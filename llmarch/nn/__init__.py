@@ -5,6 +5,7 @@ from .block import TransformerBlock
 from .cache import DynamicLayerCache, KVCache, StaticLayerCache
 from .feedforward import FeedForward
 from .layout import use_decoding_layout
+from .linear_cross_entropy import linear_cross_entropy
 from .masks import (
     causal_mask,
     combine_masks,
@@ -27,5 +28,5 @@ __all__ = [
     "to_additive_mask", "unilm_mask", "MultiHeadAttention", "RMSNorm", "make_norm", "plot_attention",
     "plot_mask", "LearnedPositionalEmbedding", "SinusoidalPositionalEmbedding", "position_ids_from_offset",
     "ALiBi", "T5RelativePositionBias", "alibi_slopes", "relative_position_bucket", "RotaryEmbedding",
-    "use_decoding_layout",
+    "use_decoding_layout", "linear_cross_entropy",
 ]

@@ -9,11 +9,11 @@ logits at ``t`` against the token at ``t + 1``; padding is ignored.
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..models.inputs import ID_DTYPES, check_attention_mask, check_labels
 from ..nn.checks import check_integer_tensor, check_tensor
+from ..nn.linear_cross_entropy import mean_cross_entropy  # the objectives import it from here too
 
 __all__ = ["causal_lm_labels", "causal_lm_loss", "IGNORE_INDEX"]
 
@@ -28,13 +28,6 @@ def check_logits(logits: Tensor, shape_doc: str = "(batch, seq, vocab)") -> Tens
     if not logits.dtype.is_floating_point:
         raise TypeError(f"logits must be a floating-point tensor, got {logits.dtype}")
     return logits
-
-
-def mean_cross_entropy(logits: Tensor, labels: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
-    """Cross-entropy of ``logits (n, vocab)`` (in fp32) against ``labels (n,)``, averaged over the labels
-    that are not ``ignore_index``; 0 (not NaN, as a plain mean would give) when every label is ignored."""
-    total = F.cross_entropy(logits.float(), labels, ignore_index=ignore_index, reduction="sum")
-    return total / (labels != ignore_index).sum().clamp(min=1)
 
 
 def causal_lm_labels(input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
@@ -55,19 +48,21 @@ def causal_lm_labels(input_ids: Tensor, attention_mask: Tensor | None = None) ->
 
 # --8<-- [start:causal_lm_loss]
 def causal_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean next-token cross-entropy: logits at position ``t`` predict ``labels[:, t + 1]``.
+    """Mean next-token cross-entropy: logits at position ``t`` predict
+    ``labels[:, t + 1]``.
 
     Args:
         logits: ``(batch, seq, vocab)`` from one forward pass over the inputs.
-        labels: ``(batch, seq)`` -- usually the inputs themselves, ``-100`` where no loss is
-            wanted (padding; see ``causal_lm_labels``).
+        labels: ``(batch, seq)`` -- usually the inputs themselves, ``-100`` where no
+            loss is wanted (padding; see ``causal_lm_labels``).
 
     Returns:
-        A scalar (fp32): the mean over all predicted (non-ignored) positions; 0 if there is none.
+        A scalar (fp32): the mean over all predicted (non-ignored) positions; 0 if
+        there is none.
 
     Raises:
-        ValueError: if the shapes disagree, the sequence is shorter than 2, or a label is neither
-            a class in ``[0, vocab)`` nor ``-100``.
+        ValueError: if the shapes disagree, the sequence is shorter than 2, or a label
+            is neither a class in ``[0, vocab)`` nor ``-100``.
         TypeError: for integer logits or non-integer labels.
 
     >>> import torch
@@ -78,9 +73,14 @@ def causal_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
     check_logits(logits)
     labels = check_labels(labels, logits, ignore_index=IGNORE_INDEX)
     if labels.shape[1] < 2:
-        raise ValueError(f"labels must hold at least 2 tokens per row (causal_lm_loss needs sequences of at least 2 "
-                         f"tokens: one to read, one to predict), got {labels.shape[1]}")
+        raise ValueError(
+            "labels must hold at least 2 tokens per row (causal_lm_loss needs "
+            "sequences of at least 2 tokens: one to read, one to predict), "
+            f"got {labels.shape[1]}"
+        )
     shifted_logits = logits[:, :-1]  # positions 0 .. T-2 predict
-    targets = labels[:, 1:]          # tokens    1 .. T-1
-    return mean_cross_entropy(shifted_logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    targets = labels[:, 1:]  # tokens    1 .. T-1
+    return mean_cross_entropy(
+        shifted_logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    )
 # --8<-- [end:causal_lm_loss]

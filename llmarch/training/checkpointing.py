@@ -97,7 +97,9 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, *, model: nn.Module, 
         model: the model being trained (plain, DDP or FSDP2).
         export_model: ``None`` (the module inside ``model`` is saved as it is), or, for FSDP, an
             unsharded copy on rank 0 that the gathered full state dict is loaded into.
-        optimizer, scheduler, scaler: their states are saved (``scaler`` may be ``None``).
+        optimizer: its state is saved.
+        scheduler: its state is saved.
+        scaler: its state is saved (``None``: no loss scaling).
         context: the ``DistributedContext``.
         run_info: written to ``run.json`` (options, model config, objective).
         tokenizer: saved next to the model (its ``save(directory)``), when given.

@@ -64,18 +64,22 @@ class RandomWindows:
 
     Args:
         ids: ``(n_tokens,)`` long tensor (see :func:`encode_corpus`).
-        seq_len: tokens the model sees; each window holds ``seq_len + 1`` (inputs and shifted targets).
+        seq_len: tokens the model sees; each window holds ``seq_len + 1`` (inputs and
+            shifted targets).
         batch_size: windows per (global) batch.
         seed: the data seed; step ``s`` always yields the same batch for the same seed.
 
     Raises:
-        ValueError: if ``ids`` is empty, ``seq_len + 1 > len(ids)``, ``batch_size < 1`` or ``seed < 0``.
+        ValueError: if ``ids`` is empty, ``seq_len + 1 > len(ids)``,
+            ``batch_size < 1`` or ``seed < 0``.
 
     >>> windows = RandomWindows(torch.arange(100), seq_len=8, batch_size=4, seed=0)
     >>> batch = windows.batch_at(0)
-    >>> batch.shape, bool((batch[:, 1:] - batch[:, :-1] == 1).all())   # contiguous windows
+    >>> contiguous = bool((batch[:, 1:] - batch[:, :-1] == 1).all())
+    >>> batch.shape, contiguous
     (torch.Size([4, 9]), True)
-    >>> torch.equal(windows.batch_at(0, rank=1, world_size=2), batch[1::2])   # rank 1 of 2
+    >>> half = windows.batch_at(0, rank=1, world_size=2)   # rank 1 of 2
+    >>> torch.equal(half, batch[1::2])
     True
     """
 
@@ -83,34 +87,57 @@ class RandomWindows:
         _check_ids(ids, seq_len, batch_size)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-        self.ids, self.seq_len, self.batch_size, self.seed = ids, seq_len, batch_size, seed
+        self.ids, self.seq_len, self.batch_size, self.seed = (
+            ids,
+            seq_len,
+            batch_size,
+            seed,
+        )
         self._offsets = torch.arange(seq_len + 1, device=ids.device)
 
     def starts_at(self, step: int) -> Tensor:
-        """``(batch_size,)`` start positions of step ``step``'s windows (the global batch)."""
+        """``(batch_size,)`` start positions of step ``step``'s windows (the global
+        batch)."""
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise ValueError(f"step must be an int >= 0, got {step!r}")
-        rng = np.random.default_rng([self.seed, step])  # an independent stream per (seed, step)
-        high = self.ids.numel() - self.seq_len          # last start whose window fits, plus one
+        rng = np.random.default_rng(
+            [self.seed, step]
+        )  # an independent stream per (seed, step)
+        high = self.ids.numel() - self.seq_len  # last start whose window fits, plus one
         return torch.from_numpy(rng.integers(0, high, size=self.batch_size))
 
     def batch_at(self, step: int, rank: int = 0, world_size: int = 1) -> Tensor:
-        """Rows ``rank::world_size`` of step ``step``'s global batch: ``(batch_size // world_size, seq_len + 1)``.
+        """Rows ``rank::world_size`` of step ``step``'s global batch:
+        ``(batch_size // world_size, seq_len + 1)``.
 
         Raises:
-            ValueError: if ``world_size`` does not divide ``batch_size`` or ``rank`` is not in ``[0, world_size)``.
+            ValueError: if ``world_size`` does not divide ``batch_size`` or ``rank``
+                is not in ``[0, world_size)``.
         """
-        if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1 \
-                or self.batch_size % world_size:
-            raise ValueError(f"world_size must be a positive divisor of batch_size={self.batch_size}, "
-                             f"got {world_size!r}")
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
+        if (
+            isinstance(world_size, bool)
+            or not isinstance(world_size, int)
+            or world_size < 1
+            or self.batch_size % world_size
+        ):
+            raise ValueError(
+                "world_size must be a positive divisor of "
+                f"batch_size={self.batch_size}, got {world_size!r}"
+            )
+        if (
+            isinstance(rank, bool)
+            or not isinstance(rank, int)
+            or not 0 <= rank < world_size
+        ):
             raise ValueError(f"rank must be an int in [0, {world_size}), got {rank!r}")
         starts = self.starts_at(step)[rank::world_size].to(self.ids.device)
         return self.ids[starts[:, None] + self._offsets]  # (rows, seq_len + 1)
 
-    def iterate(self, start_step: int = 0, rank: int = 0, world_size: int = 1) -> Iterator[Tensor]:
-        """Batches of steps ``start_step, start_step + 1, ...`` without end (resume from any step)."""
+    def iterate(
+        self, start_step: int = 0, rank: int = 0, world_size: int = 1
+    ) -> Iterator[Tensor]:
+        """Batches of steps ``start_step, start_step + 1, ...`` without end (resume
+        from any step)."""
         step = start_step
         while True:
             yield self.batch_at(step, rank=rank, world_size=world_size)
@@ -139,8 +166,9 @@ def sequential_windows(ids: Tensor, seq_len: int, batch_size: int) -> Iterator[T
     Raises:
         ValueError: if ``ids`` is empty, ``seq_len + 1 > len(ids)`` or ``batch_size < 1``.
 
-    >>> [b.tolist() for b in sequential_windows(torch.arange(8), seq_len=3, batch_size=2)]
-    [[[0, 1, 2, 3], [3, 4, 5, 6]]]
+    Examples:
+        >>> [b.tolist() for b in sequential_windows(torch.arange(8), seq_len=3, batch_size=2)]
+        [[[0, 1, 2, 3], [3, 4, 5, 6]]]
     """
     _check_ids(ids, seq_len, batch_size)
     n_windows = (ids.numel() - 1) // seq_len

@@ -29,7 +29,6 @@ import dataclasses
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.config import ModelConfig
@@ -84,14 +83,22 @@ class Objective:
 # --8<-- [start:causal_lm]
 @dataclass
 class CausalLM(Objective):
-    """Next-token prediction: the mean cross-entropy of ``model(w[:, :-1])`` against ``w[:, 1:]``.
+    """Next-token prediction: the mean cross-entropy of ``model(w[:, :-1])`` against
+    ``w[:, 1:]``.
 
-    The same loss as ``causal_lm_loss(model(w), w)``, with the window's last token used only
-    as a target (so ``seq_len`` inputs give ``seq_len`` predictions).
+    The same loss as ``causal_lm_loss(model(w), w)``, with the window's last token used
+    only as a target (so ``seq_len`` inputs give ``seq_len`` predictions). The model
+    computes it (``targets=``): the same number as
+    ``F.cross_entropy(logits.flatten(0, 1), targets.flatten())``, without storing the
+    ``(batch, seq, vocab)`` logits (``llmarch.nn.linear_cross_entropy``).
 
     >>> from llmarch import create_model
-    >>> model = create_model("gpt2", num_layers=1, d_model=16, num_heads=2, d_ff=32, vocab_size=7)
-    >>> loss, n = CausalLM().loss(model, torch.randint(7, (2, 5)), config=model.config, base_vocab=7)
+    >>> model = create_model(
+    ...     "gpt2", num_layers=1, d_model=16, num_heads=2, d_ff=32, vocab_size=7
+    ... )
+    >>> loss, n = CausalLM().loss(
+    ...     model, torch.randint(7, (2, 5)), config=model.config, base_vocab=7
+    ... )
     >>> loss.shape, n
     (torch.Size([]), 8)
     """
@@ -101,8 +108,7 @@ class CausalLM(Objective):
 
     def loss(self, model, window, *, config, base_vocab, generator=None):
         inputs, targets = window[:, :-1], window[:, 1:]
-        logits = model(inputs)
-        return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten()), targets.numel()
+        return model(inputs, targets=targets), targets.numel()
 # --8<-- [end:causal_lm]
 
 

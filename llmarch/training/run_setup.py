@@ -59,7 +59,8 @@ def prepare_data(data: str, *, val_fraction: float = 0.1, tokenizer=None, tokeni
         data: ``"tang300"``, ``"psalms"`` ... or a path to a UTF-8 text file.
         val_fraction: the share of documents held out (0: no validation set).
         tokenizer: an already trained tokenizer (a resumed run); else one is trained.
-        tokenizer_kind, vocab_size: what to train (``"char"`` or ``"bpe"`` with ``vocab_size``).
+        tokenizer_kind: what to train: ``"char"`` or ``"bpe"``.
+        vocab_size: the BPE vocabulary size (``None``: 1024).
         tokenizer_text: the text the tokenizer is trained on: ``"train"`` (the training split) or
             ``"all"`` (training and validation text).
 

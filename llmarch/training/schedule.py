@@ -24,11 +24,19 @@ __all__ = ["lr_at", "WarmupCosine", "warmup_cosine_scheduler"]
 
 
 # --8<-- [start:lr_at]
-def lr_at(step: int, *, max_lr: float, total_steps: int, warmup_steps: int = 0, min_lr: float = 0.0) -> float:
+def lr_at(
+    step: int,
+    *,
+    max_lr: float,
+    total_steps: int,
+    warmup_steps: int = 0,
+    min_lr: float = 0.0,
+) -> float:
     """The learning rate of optimizer step ``step`` (counted from 0).
 
     Args:
-        step: the step index, ``0 <= step`` (steps past ``total_steps`` stay at ``min_lr``).
+        step: the step index, ``0 <= step`` (steps past ``total_steps`` stay at
+            ``min_lr``).
         max_lr: the peak rate, reached at the end of the warm-up.
         total_steps: the length of the run; the cosine ends here.
         warmup_steps: linear warm-up length (0: start at ``max_lr``).
@@ -37,13 +45,17 @@ def lr_at(step: int, *, max_lr: float, total_steps: int, warmup_steps: int = 0, 
     Raises:
         ValueError: if ``warmup_steps > total_steps`` or ``min_lr > max_lr``.
 
-    >>> [round(lr_at(s, max_lr=1.0, total_steps=10, warmup_steps=2, min_lr=0.1), 3) for s in range(11)]
-    [0.5, 1.0, 1.0, 0.966, 0.868, 0.722, 0.55, 0.378, 0.232, 0.134, 0.1]
+    Examples:
+        >>> [round(lr_at(s, max_lr=1.0, total_steps=10, warmup_steps=2, min_lr=0.1), 3)
+        ...  for s in range(11)]
+        [0.5, 1.0, 1.0, 0.966, 0.868, 0.722, 0.55, 0.378, 0.232, 0.134, 0.1]
     """
     check_positive_int("total_steps", total_steps)
     check_positive_int("warmup_steps", warmup_steps, allow_zero=True)
     if warmup_steps > total_steps:
-        raise ValueError(f"warmup_steps must be <= total_steps = {total_steps}, got {warmup_steps}")
+        raise ValueError(
+            f"warmup_steps must be <= total_steps = {total_steps}, got {warmup_steps}"
+        )
     if not 0.0 <= min_lr <= max_lr:
         raise ValueError(f"min_lr must be in [0, max_lr = {max_lr}], got {min_lr}")
     if step < warmup_steps:
@@ -76,16 +88,18 @@ def warmup_cosine_scheduler(optimizer: torch.optim.Optimizer, *, total_steps: in
 
     Args:
         optimizer: its groups' ``lr`` is the peak rate.
-        total_steps, warmup_steps: as in ``lr_at``.
+        total_steps: as in ``lr_at``.
+        warmup_steps: as in ``lr_at``.
         min_lr_ratio: the floor as a fraction of the peak (``min_lr = min_lr_ratio * lr``).
 
-    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
-    >>> sched = warmup_cosine_scheduler(opt, total_steps=4, warmup_steps=2, min_lr_ratio=0.0)
-    >>> rates = []
-    >>> for _ in range(4):
-    ...     rates.append(opt.param_groups[0]["lr"]); opt.step(); sched.step()
-    >>> rates
-    [1.0, 2.0, 2.0, 1.0]
+    Examples:
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+        >>> sched = warmup_cosine_scheduler(opt, total_steps=4, warmup_steps=2, min_lr_ratio=0.0)
+        >>> rates = []
+        >>> for _ in range(4):
+        ...     rates.append(opt.param_groups[0]["lr"]); opt.step(); sched.step()
+        >>> rates
+        [1.0, 2.0, 2.0, 1.0]
     """
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, WarmupCosine(total_steps=total_steps, warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio))

@@ -67,7 +67,8 @@ class Trainer:
     Args:
         model: a freshly built (or pretrained) model, on the CPU; moved to the device and wrapped.
         objective: ``CausalLM()``, ``MaskedLM()``, ``SpanCorruption()`` (matching the model).
-        train_ids, val_ids: 1-D token ids (``val_ids`` may be ``None``: no evaluation).
+        train_ids: 1-D token ids to train on.
+        val_ids: 1-D token ids to evaluate on (``None``: no evaluation).
         config: the ``TrainConfig``.
         base_vocab: the tokenizer's vocabulary size (the objective's extra ids lie above it).
         out_dir: the run folder for checkpoints and logs (``None``: nothing is written).
@@ -183,6 +184,7 @@ class Trainer:
             return contextlib.nullcontext()
         return self.model.no_sync()
 
+    # --8<-- [start:train_step]
     def train_step(self) -> dict:
         """One optimizer step (``grad_accum`` micro-batches); returns its log record."""
         config, context = self.config, self.context
@@ -192,17 +194,33 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         for micro in range(config.grad_accum):
             index = self.step * config.grad_accum + micro
-            window = self.windows.batch_at(index, rank=context.rank, world_size=context.world_size).to(self.device)
-            with self._sync_context(micro == config.grad_accum - 1), autocast_context(self.device, self.dtype):
-                loss, _ = self.objective.loss(self.model, window, config=self.model_config, base_vocab=self.base_vocab,
-                                              generator=_objective_generator(config.seed, index, context.rank))
+            window = self.windows.batch_at(
+                index, rank=context.rank, world_size=context.world_size
+            ).to(self.device)
+            with (
+                self._sync_context(micro == config.grad_accum - 1),
+                autocast_context(self.device, self.dtype),
+            ):
+                loss, _ = self.objective.loss(
+                    self.model,
+                    window,
+                    config=self.model_config,
+                    base_vocab=self.base_vocab,
+                    generator=_objective_generator(config.seed, index, context.rank),
+                )
                 scaled = loss / config.grad_accum
-                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+                (
+                    self.scaler.scale(scaled) if self.scaler is not None else scaled
+                ).backward()
             total += loss.detach().float()
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip or math.inf)
-        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP2: a DTensor
+        norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), config.grad_clip or math.inf
+        )
+        norm = (
+            norm.full_tensor() if hasattr(norm, "full_tensor") else norm
+        )  # FSDP2: a DTensor
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -215,8 +233,16 @@ class Trainer:
         seconds = time.perf_counter() - start
         self.tokens += config.tokens_per_step
         self.elapsed += seconds
-        return {"step": self.step, "loss": loss_value, "lr": lr, "grad_norm": float(norm), "tokens": self.tokens,
-                "tokens_per_s": config.tokens_per_step / seconds, "elapsed_s": round(self.elapsed, 3)}
+        return {
+            "step": self.step,
+            "loss": loss_value,
+            "lr": lr,
+            "grad_norm": float(norm),
+            "tokens": self.tokens,
+            "tokens_per_s": config.tokens_per_step / seconds,
+            "elapsed_s": round(self.elapsed, 3),
+        }
+    # --8<-- [end:train_step]
 
     def fit(self, until: int | None = None) -> list[dict]:
         """Train from the current step up to ``until`` (default ``config.steps``); returns the log records.

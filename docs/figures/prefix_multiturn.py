@@ -1,0 +1,46 @@
+"""Chapter 4.4 figure: a 10-turn chat with a causal decoder (KV cache kept), a prefix LM (prefix run
+again every turn) and an encoder-decoder (encoder run again every turn): the time of each turn and
+the floating-point operations it took; plus the measurement as text, included in the page.
+
+The measurement is llmarch.lab.multiturn, cached by a hash of the code, the settings and the CPU
+model. Redraw alone: ``python docs/figures/prefix_multiturn.py``; the same numbers on the command
+line: ``python -m llmarch lab multiturn``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from _common import labels, save, setup
+
+
+def draw(out_dir):
+    import matplotlib.pyplot as plt
+
+    from llmarch.lab.multiturn import multiturn, plot_multiturn, summary
+
+    cjk = setup()
+    result = multiturn()
+    paths = []
+    for lang in ("zh", "en"):
+        texts = {
+            "causal": labels("因果 decoder（缓存一直保留）", "causal decoder (cache kept)", lang, cjk),
+            "prefix": labels("Prefix-LM（每轮重跑前缀）", "prefix LM (prefix run again)", lang, cjk),
+            "encdec": labels("Encoder-Decoder（每轮重跑编码器）", "encoder-decoder (encoder run again)", lang, cjk),
+            "turn": labels("第几轮", "turn", lang, cjk),
+            "ms": labels("每轮耗时（毫秒，中位数）", "time per turn (ms, median)", lang, cjk),
+            "flops": labels("每轮的计算量（GFLOP，计数）", "GFLOP per turn (counted)", lang, cjk),
+        }
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        plot_multiturn(result, axes, labels=texts)
+        fig.tight_layout()
+        paths.append(save(fig, out_dir, "prefix_multiturn", lang))
+    text = out_dir / "prefix_multiturn.txt"
+    text.write_text(summary(result) + "\n", encoding="utf-8")
+    return paths + [text]
+
+
+if __name__ == "__main__":
+    out = Path(__file__).resolve().parent / "_build"
+    out.mkdir(exist_ok=True)
+    print("\n".join(str(p) for p in draw(out)))
