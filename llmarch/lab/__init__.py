@@ -1,1 +1,2 @@
-"""The article's claims as experiments, and benchmarks (``python -m llmarch bench ...``)."""
+"""The article's claims as experiments (``python -m llmarch lab ...``) and benchmarks
+(``python -m llmarch bench ...``)."""

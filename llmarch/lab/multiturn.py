@@ -110,7 +110,7 @@ def _greedy(logits) -> "torch.Tensor":  # noqa: F821
 
 # --8<-- [start:turn]
 def one_turn(arch: str, model, user, history, kept):
-    """Append ``user`` ``(1, u)`` to the dialogue ``history`` ``(1, h)``; start the reply.
+    """Append ``user`` ``(1, u)`` to the dialogue ``history`` ``(1, h)``; start a reply.
 
     ``kept``: the causal decoder's KV cache, carried from turn to turn (else ``None``).
     Returns ``(first reply token, cache, tokens run through the model, tokens reused)``;
@@ -121,7 +121,7 @@ def one_turn(arch: str, model, user, history, kept):
     from ..nn.cache import KVCache
 
     config = model.config
-    if arch == "causal":    # only the new tokens: the cache keeps everything before them
+    if arch == "causal":    # the new tokens only; the cache holds all before them
         logits = model(user, cache=kept)
         return _greedy(logits), kept, user.shape[1], kept.offset - user.shape[1]
     prompt = torch.cat([history, user], dim=1)
@@ -248,7 +248,7 @@ def multiturn(settings: dict = SETTINGS, *, refresh: bool = False, cache: bool =
         separate, untimed pass).
 
     >>> result = multiturn(QUICK_SETTINGS, cache=False)
-    >>> [result["archs"][a]["tokens"] for a in ARCHITECTURES]   # 5 user + 3 reply tokens a turn
+    >>> [data["tokens"] for data in result["archs"].values()]   # 5 user + 3 reply a turn
     [[8, 8, 8, 8], [7, 15, 23, 31], [8, 16, 24, 32]]
     """
     from .machine import cpu_info

@@ -77,7 +77,8 @@ def sample_examples(n: int, *, min_len: int, max_len: int, heldout_modulus: int,
 
     Args:
         n: examples.
-        min_len, max_len: string lengths, uniform in ``[min_len, max_len]``.
+        min_len: shortest string.
+        max_len: longest string (lengths are uniform in ``[min_len, max_len]``).
         heldout_modulus: a string is held out iff ``string_hash % heldout_modulus == 0``.
         split: ``"train"`` (never a held-out string) or ``"heldout"`` (only those).
         generator: a CPU ``torch.Generator``.

@@ -128,8 +128,9 @@ def glm_blank_infilling(
     Args:
         tokens: ``(n,)`` token ids of the text (without the special ids below).
         spans: ``[start, end)`` ranges to blank (non-overlapping, within the text).
-        mask_token_id, start_token_id, end_token_id: ids of ``[MASK]``, ``[S]`` and
-            ``[E]``.
+        mask_token_id: id of ``[MASK]``.
+        start_token_id: id of ``[S]``, the start of each span in Part B.
+        end_token_id: id of ``[E]``, the target after each span.
         order: the order of the spans in Part B, as indices of the spans sorted by start
             (a permutation); default: a random permutation drawn with ``generator``.
         generator: a CPU ``torch.Generator``.
@@ -148,7 +149,7 @@ def glm_blank_infilling(
     [1, 2, 0, 4, 0, 7, 5, 6, 7, 3]
     >>> ex.position_ids.tolist(), ex.block_position_ids.tolist()
     ([0, 1, 2, 3, 4, 4, 4, 4, 2, 2], [0, 0, 0, 0, 0, 1, 2, 3, 1, 2])
-    >>> ex.labels.tolist()  # targets x5 x6 [E] x3 [E]
+    >>> ex.labels.tolist()  # targets x5 x6 [E] x3 [E] (-100: no loss)
     [-100, -100, -100, -100, -100, 5, 6, 8, 3, 8]
     """
     check_integer_tensor("tokens", tokens, shape_doc="(n,)", ndims=1)
@@ -263,7 +264,9 @@ def glm_fill_blanks(
         model: a ``DecoderOnlyLM`` with ``config.position == "learned_2d"`` (in eval
             mode).
         part_a: ``(n,)`` ids holding at least one ``mask_token_id``.
-        mask_token_id, start_token_id, end_token_id: the special ids.
+        mask_token_id: id of ``[MASK]``.
+        start_token_id: id of ``[S]``.
+        end_token_id: id of ``[E]``.
         max_span_length: stop a span after this many tokens if ``[E]`` has not come.
 
     Returns:

@@ -89,8 +89,11 @@ def glm_batch(windows: Tensor, *, mask_token_id: int, start_token_id: int, end_t
 
     Args:
         windows: ``(batch, n)`` token ids.
-        mask_token_id, start_token_id, end_token_id: ids of ``[MASK]``, ``[S]``, ``[E]``.
-        mask_ratio, mean_span_length: as ``sample_glm_spans``.
+        mask_token_id: id of ``[MASK]``.
+        start_token_id: id of ``[S]``.
+        end_token_id: id of ``[E]``.
+        mask_ratio: as ``sample_glm_spans``.
+        mean_span_length: as ``sample_glm_spans``.
         generator: a CPU ``torch.Generator`` (spans and Part B orders).
 
     Returns:
