@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Callable
 
+import pytest
 import torch
 from torch import nn
 
@@ -245,6 +246,22 @@ def check_unique(cases: list[Case]) -> None:
     ids = [case.id for case in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     assert not duplicates, f"duplicate fuzz cases: {duplicates}"
+
+
+def table_tests(cases: list[Case], minimum: int):
+    """The two tests every fuzz module runs on its table: the rows are distinct kinds and at least
+    ``minimum`` of them, and every row passes :func:`judge`. Assign them to module-level names
+    starting with ``test_`` so that pytest collects them."""
+
+    def test_the_table_holds_many_distinct_kinds():
+        check_unique(cases)
+        assert len(cases) >= minimum
+
+    @pytest.mark.parametrize("case", cases, ids=[case.id for case in cases])
+    def test_bad_input(case):
+        run_case(case)
+
+    return test_the_table_holds_many_distinct_kinds, test_bad_input
 
 
 def contiguous_copies(obj):

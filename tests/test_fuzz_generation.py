@@ -9,9 +9,8 @@ must be ids of the vocabulary; inputs are checked before the first token is prod
 
 from __future__ import annotations
 
-import pytest
 import torch
-from fuzz_harness import CLEAN_ERRORS, Case, check_unique, judge, run_case
+from fuzz_harness import CLEAN_ERRORS, Case, judge, table_tests
 from fuzz_inputs import (
     ID_VARIANTS,
     INF,
@@ -224,14 +223,7 @@ for _kind, _args, _kwargs in [
 # ----------------------------------------------------------------------------------------------
 # The table
 # ----------------------------------------------------------------------------------------------
-def test_the_table_holds_many_distinct_kinds():
-    check_unique(CASES)
-    assert len(CASES) >= 200
-
-
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_bad_input(case):
-    run_case(case)
+test_the_table_holds_many_distinct_kinds, test_bad_input = table_tests(CASES, minimum=200)
 
 
 # ----------------------------------------------------------------------------------------------

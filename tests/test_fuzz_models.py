@@ -10,9 +10,8 @@ indexes with); a row whose attention mask is all zeros (only padding) gives fini
 
 from __future__ import annotations
 
-import pytest
 import torch
-from fuzz_harness import CLEAN_ERRORS, Case, also_contiguous, check_unique, judge, run_case
+from fuzz_harness import CLEAN_ERRORS, Case, also_contiguous, judge, table_tests
 from fuzz_inputs import (
     DECODERS,
     ENCODERS,
@@ -403,14 +402,7 @@ add(
 # ----------------------------------------------------------------------------------------------
 # The table
 # ----------------------------------------------------------------------------------------------
-def test_the_table_holds_many_distinct_kinds():
-    check_unique(CASES)
-    assert len(CASES) >= 300
-
-
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_bad_input(case):
-    run_case(case)
+test_the_table_holds_many_distinct_kinds, test_bad_input = table_tests(CASES, minimum=300)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fuzz_harness import Case, also_contiguous, check_unique, judge, run_case
+from fuzz_harness import Case, also_contiguous, judge, table_tests
 from fuzz_inputs import (
     BAD_DEVICES,
     BAD_DTYPES,
@@ -591,14 +591,7 @@ add(
 # ----------------------------------------------------------------------------------------------
 # The tables
 # ----------------------------------------------------------------------------------------------
-def test_the_table_holds_many_distinct_kinds():
-    check_unique(CASES)
-    assert len(CASES) >= 250
-
-
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_bad_input(case):
-    run_case(case)
+test_the_table_holds_many_distinct_kinds, test_bad_input = table_tests(CASES, minimum=250)
 
 
 # ----------------------------------------------------------------------------------------------

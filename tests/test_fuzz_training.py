@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
-from fuzz_harness import CLEAN_ERRORS, Case, check_unique, judge, run_case
+from fuzz_harness import CLEAN_ERRORS, Case, judge, table_tests
 from fuzz_inputs import (
     ID_VARIANTS,
     INF,
@@ -283,14 +282,7 @@ for _kind, _labels, _kwargs in [
 # ----------------------------------------------------------------------------------------------
 # The table
 # ----------------------------------------------------------------------------------------------
-def test_the_table_holds_many_distinct_kinds():
-    check_unique(CASES)
-    assert len(CASES) >= 150
-
-
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_bad_input(case):
-    run_case(case)
+test_the_table_holds_many_distinct_kinds, test_bad_input = table_tests(CASES, minimum=150)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -101,14 +101,12 @@ def test_parameter_counts_match_and_the_prefix_mask_is_the_only_difference():
     assert not causal.config.prefix_lm and prefix.config.prefix_lm
 
 
-class Oracle:
+class Oracle(torch.nn.Module):
     """A stand-in model whose ``generate`` answers (a correct or a wrong) sorted string."""
 
     def __init__(self, arch: str, wrong: bool = False):
+        super().__init__()
         self.arch, self.wrong = arch, wrong
-
-    def eval(self):
-        return self
 
     def generate(self, ids, max_new_tokens, eos_token_id=None, pad_token_id=None):
         digits = ids[:, :-1] if self.arch != "encdec" else ids
@@ -128,6 +126,9 @@ def test_exact_match_counts_whole_answers(arch):
     assert pc.exact_match(Oracle(arch), arch, ex) == 1.0
     assert pc.exact_match(Oracle(arch), arch, ex, pad_to=4) == 1.0
     assert pc.exact_match(Oracle(arch, wrong=True), arch, ex) == 0.0   # reversed answers (none a palindrome)
+    training, evaluating = Oracle(arch).train(), Oracle(arch).eval()
+    pc.exact_match(training, arch, ex), pc.exact_match(evaluating, arch, ex)
+    assert training.training and not evaluating.training          # each model keeps its mode
 
 
 def test_tiny_run_same_examples_cached(tmp_path, monkeypatch):

@@ -320,3 +320,10 @@ def test_train_command_with_the_new_objectives(objective, tmp_path, capsys):
                  "--max-batches", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["objective"] == objective and result["eval_loss"] == pytest.approx(summary["eval_loss"], rel=1e-5)
+    # next-token generation only from a model that learned it (prefix_lm did; unilm and glm did not)
+    code = main(["generate", str(out), "--prompt", "床前", "--max-new-tokens", "4", "--temperature", "0"])
+    captured = capsys.readouterr()
+    if objective == "prefix_lm":
+        assert code == 0 and captured.out.startswith("床前")
+    else:
+        assert code == 2 and f"trained with objective {objective!r}" in captured.err and "Traceback" not in captured.err

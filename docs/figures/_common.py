@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from matplotlib import font_manager  # noqa: E402
 
@@ -37,6 +38,11 @@ def labels(zh: str, en: str, lang: str, cjk: bool) -> str:
     return zh if lang == "zh" and cjk else en
 
 
+def texts_for(lang: str, cjk: bool, **pairs: tuple[str, str]) -> dict[str, str]:
+    """``{key: labels(zh, en, lang, cjk)}`` for every ``key=(zh, en)`` pair."""
+    return {key: labels(zh, en, lang, cjk) for key, (zh, en) in pairs.items()}
+
+
 def save(fig, out_dir, stem: str, lang: str):
     """Save ``fig`` as ``<stem>.svg`` (Chinese) or ``<stem>.en.svg`` (English); return the path."""
     import matplotlib.pyplot as plt
@@ -45,3 +51,11 @@ def save(fig, out_dir, stem: str, lang: str):
     fig.savefig(path, bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     return path
+
+
+def run_alone(draw) -> None:
+    """Draw one script's figures into ``docs/figures/_build`` and print their paths: what
+    ``python docs/figures/<name>.py`` does (the site build calls ``draw`` itself)."""
+    out = Path(__file__).resolve().parent / "_build"
+    out.mkdir(exist_ok=True)
+    print("\n".join(str(p) for p in draw(out)))

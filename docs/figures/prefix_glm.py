@@ -5,9 +5,7 @@ Figure 2 -- text x1 .. x6, spans {x3} and {x5 x6}, Part B in the order [x5 x6], 
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from _common import labels, save, setup
+from _common import labels, run_alone, save, setup
 
 NAMES = {0: "[M]", 7: "[S]", 8: "[E]"}
 
@@ -64,6 +62,4 @@ def draw(out_dir):
 
 
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent / "_build"
-    out.mkdir(exist_ok=True)
-    print("\n".join(str(p) for p in draw(out)))
+    run_alone(draw)

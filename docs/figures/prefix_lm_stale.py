@@ -7,9 +7,7 @@ Redraw alone: ``python docs/figures/prefix_lm_stale.py``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from _common import labels, save, setup
+from _common import labels, run_alone, save, setup
 
 
 def key_changes():
@@ -68,6 +66,4 @@ def draw(out_dir):
 
 
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent / "_build"
-    out.mkdir(exist_ok=True)
-    print("\n".join(str(p) for p in draw(out)))
+    run_alone(draw)

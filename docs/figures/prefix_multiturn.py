@@ -1,6 +1,8 @@
 """Chapter 4.4 figure: a 10-turn chat with a causal decoder (KV cache kept), a prefix LM (prefix run
 again every turn) and an encoder-decoder (encoder run again every turn): the time of each turn and
-the floating-point operations it took; plus the measurement as text, included in the page.
+the floating-point operations it took; plus the measurement as text, included in the page. The
+build stops when a statement the page makes about the arithmetic does not hold
+(``multiturn.claims``).
 
 The measurement is llmarch.lab.multiturn, cached by a hash of the code, the settings and the CPU
 model. Redraw alone: ``python docs/figures/prefix_multiturn.py``; the same numbers on the command
@@ -9,28 +11,29 @@ line: ``python -m llmarch lab multiturn``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from _common import labels, save, setup
+from _common import run_alone, save, setup, texts_for
 
 
 def draw(out_dir):
     import matplotlib.pyplot as plt
 
-    from llmarch.lab.multiturn import multiturn, plot_multiturn, summary
+    from llmarch.lab.claims import require
+    from llmarch.lab.multiturn import claims, multiturn, plot_multiturn, summary
 
     cjk = setup()
     result = multiturn()
+    require(claims(result), "section 4.4, the multi-turn chat")  # the page's reading of the numbers
     paths = []
     for lang in ("zh", "en"):
-        texts = {
-            "causal": labels("因果 decoder（缓存一直保留）", "causal decoder (cache kept)", lang, cjk),
-            "prefix": labels("Prefix-LM（每轮重跑前缀）", "prefix LM (prefix run again)", lang, cjk),
-            "encdec": labels("Encoder-Decoder（每轮重跑编码器）", "encoder-decoder (encoder run again)", lang, cjk),
-            "turn": labels("第几轮", "turn", lang, cjk),
-            "ms": labels("每轮耗时（毫秒，中位数）", "time per turn (ms, median)", lang, cjk),
-            "flops": labels("每轮的计算量（GFLOP，计数）", "GFLOP per turn (counted)", lang, cjk),
-        }
+        texts = texts_for(
+            lang, cjk,
+            causal=("因果 decoder（缓存一直保留）", "causal decoder (cache kept)"),
+            prefix=("Prefix-LM（每轮重跑前缀）", "prefix LM (prefix run again)"),
+            encdec=("Encoder-Decoder（每轮重跑编码器）", "encoder-decoder (encoder run again)"),
+            turn=("第几轮", "turn"),
+            ms=("每轮耗时（毫秒，中位数）", "time per turn (ms, median)"),
+            flops=("每轮的计算量（GFLOP，计数）", "GFLOP per turn (counted)"),
+        )
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         plot_multiturn(result, axes, labels=texts)
         fig.tight_layout()
@@ -41,6 +44,4 @@ def draw(out_dir):
 
 
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent / "_build"
-    out.mkdir(exist_ok=True)
-    print("\n".join(str(p) for p in draw(out)))
+    run_alone(draw)

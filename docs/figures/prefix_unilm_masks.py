@@ -5,9 +5,7 @@ Redraw alone: ``python docs/figures/prefix_unilm_masks.py``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from _common import labels, save, setup
+from _common import labels, run_alone, save, setup
 
 TITLES = {
     "bidirectional": ("双向 LM（1/3）", "bidirectional LM (1/3)"),
@@ -45,6 +43,4 @@ def draw(out_dir):
 
 
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent / "_build"
-    out.mkdir(exist_ok=True)
-    print("\n".join(str(p) for p in draw(out)))
+    run_alone(draw)

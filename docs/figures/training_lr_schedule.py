@@ -6,9 +6,7 @@ Redraw it alone: ``python docs/figures/training_lr_schedule.py`` (writes into do
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from _common import labels, save, setup
+from _common import labels, run_alone, save, setup
 
 
 def schedule():
@@ -52,6 +50,4 @@ def draw(out_dir):
 
 
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent / "_build"
-    out.mkdir(exist_ok=True)
-    print("\n".join(str(p) for p in draw(out)))
+    run_alone(draw)

@@ -1,6 +1,7 @@
 """Training chapter figure: training and validation loss of the Tang-poem GPT (every seed), with
 the unigram entropy of the characters; and the run's summary with samples, included in the page
-as text (``training_tang_run.txt``).
+as text (``training_tang_run.txt``). The build stops when a statement the page makes about the
+run does not hold for it (``tang_run.claims``).
 
 The run is llmarch.lab.tang_run: it trains only when its cache (keyed by a hash of the code,
 corpus and settings) has no result. Redraw alone: ``python docs/figures/training_tang_loss.py``.
@@ -8,31 +9,29 @@ corpus and settings) has no result. Redraw alone: ``python docs/figures/training
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from _common import labels, save, setup
+from _common import run_alone, save, setup, texts_for
 
 
 def draw(out_dir):
     import matplotlib.pyplot as plt
 
-    from llmarch.lab.tang_run import plot_losses, summary, tang_run
+    from llmarch.lab.claims import require
+    from llmarch.lab.tang_run import claims, plot_losses, summary, tang_run
 
     cjk = setup()
     result = tang_run(verbose=True)
+    require(claims(result), "training chapter, Tang poems")  # the page's reading of the run
     paths = []
     for lang in ("zh", "en"):
-        texts = {
-            "train": labels("训练损失（种子 {seed}，10 步平均）", "training loss (seed {seed}, mean of 10 steps)",
-                            lang, cjk),
-            "val": labels("验证损失，种子 {seed}", "validation loss, seed {seed}", lang, cjk),
-            "unigram": labels("字符的一元熵（{h:.2f} nats）", "unigram entropy of the characters ({h:.2f} nats)",
-                              lang, cjk),
-            "uniform": labels("词表上的均匀分布 log V（{v:.2f} nats）", "uniform over the vocabulary, log V ({v:.2f} nats)",
-                              lang, cjk),
-            "step": labels("优化器步数", "optimizer step", lang, cjk),
-            "loss": labels("损失（nats / 字符）", "loss (nats / character)", lang, cjk),
-        }
+        texts = texts_for(
+            lang, cjk,
+            train=("训练损失（种子 {seed}，10 步平均）", "training loss (seed {seed}, mean of 10 steps)"),
+            val=("验证损失，种子 {seed}", "validation loss, seed {seed}"),
+            unigram=("字符的一元熵（{h:.2f} nats）", "unigram entropy of the characters ({h:.2f} nats)"),
+            uniform=("词表上的均匀分布 log V（{v:.2f} nats）", "uniform over the vocabulary, log V ({v:.2f} nats)"),
+            step=("优化器步数", "optimizer step"),
+            loss=("损失（nats / 字符）", "loss (nats / character)"),
+        )
         fig, ax = plt.subplots(figsize=(7, 4))
         plot_losses(result, ax, labels=texts)
         fig.tight_layout()
@@ -43,6 +42,4 @@ def draw(out_dir):
 
 
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent / "_build"
-    out.mkdir(exist_ok=True)
-    print("\n".join(str(p) for p in draw(out)))
+    run_alone(draw)

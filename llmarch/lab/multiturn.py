@@ -33,15 +33,16 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["ARCHITECTURES", "SETTINGS", "QUICK_SETTINGS", "build_models", "one_turn", "play", "multiturn",
-           "summary", "plot_multiturn"]
+from .claims import Claims, claim_lines
+from .matched_models import ARCHITECTURES, eager_twin, matched_model
 
-ARCHITECTURES = ("causal", "prefix", "encdec")
+__all__ = ["ARCHITECTURES", "SETTINGS", "QUICK_SETTINGS", "build_models", "one_turn", "play", "multiturn",
+           "claims", "summary", "plot_multiturn"]
+
 NAMES = {"causal": "causal decoder (cache kept)", "prefix": "prefix LM (prefix re-run)",
          "encdec": "encoder-decoder (encoder re-run)"}
 
-#: The dialogue and the models (``d_ff`` of the encoder-decoder: ``d_ff - d_model``, which matches
-#: the parameter count of the decoder-only models, see ``llmarch.lab.prefix_compare``).
+#: The dialogue and the models (shaped as in ``llmarch.lab.matched_models``).
 SETTINGS: dict = {
     "model": {"vocab_size": 512, "d_model": 256, "num_heads": 4, "num_layers": 4, "d_ff": 1024},
     "turns": 10, "user_tokens": 64, "reply_tokens": 16, "repeats": 3, "threads": 1, "seed": 0,
@@ -57,40 +58,20 @@ QUICK_SETTINGS: dict = {
 def build_models(settings: dict = SETTINGS) -> dict:
     """``{"causal", "prefix", "encdec"}`` -> a model in eval mode, randomly initialised from the seed.
 
-    The decoder-only models (one config, ``prefix_lm`` differs) have ``num_layers`` layers; the
-    encoder-decoder has half in its encoder, half in its decoder and a feed-forward width of
-    ``d_ff - d_model``, so that the three hold about the same number of parameters.
+    The three hold about the same number of parameters (``llmarch.lab.matched_models``).
 
     >>> models = build_models(QUICK_SETTINGS)
     >>> sizes = [sum(p.numel() for p in m.parameters()) for m in models.values()]
     >>> sizes[0] == sizes[1], abs(sizes[2] / sizes[0] - 1) < 0.05
     (True, True)
     """
-    import torch
-
-    from ..models.config import ModelConfig
-    from ..models.init import init_weights
-    from ..models.presets import create_model
-
     m = settings["model"]
     max_positions = settings["turns"] * (settings["user_tokens"] + settings["reply_tokens"]) + 1
-    common = dict(vocab_size=m["vocab_size"], d_model=m["d_model"], num_heads=m["num_heads"], position="learned",
-                  max_positions=max_positions, dropout=0.0, attention_dropout=0.0, eos_token_id=None,
-                  decoder_start_token_id=None)
-    models = {}
-    for arch in ARCHITECTURES:
-        torch.manual_seed(settings["seed"])
-        if arch == "encdec":
-            half = m["num_layers"] // 2
-            config = ModelConfig("encoder_decoder", num_layers=half, num_decoder_layers=m["num_layers"] - half,
-                                 d_ff=m["d_ff"] - m["d_model"], **{**common, "decoder_start_token_id": 0})
-            model = create_model(config)
-            init_weights(model, residual_layers=m["num_layers"])
-        else:
-            model = create_model(ModelConfig("decoder_only", num_layers=m["num_layers"], d_ff=m["d_ff"],
-                                             prefix_lm=arch == "prefix", **common))
-        models[arch] = model.eval()
-    return models
+    return {arch: matched_model(arch, num_layers=m["num_layers"], d_ff=m["d_ff"], seed=settings["seed"],
+                                decoder_start_token_id=0, vocab_size=m["vocab_size"], d_model=m["d_model"],
+                                num_heads=m["num_heads"], position="learned", max_positions=max_positions,
+                                dropout=0.0, attention_dropout=0.0, eos_token_id=None).eval()
+            for arch in ARCHITECTURES}
 
 
 def _cache_bytes(cache) -> int:
@@ -206,7 +187,6 @@ def _measure(settings: dict) -> dict:
     import torch
 
     from .machine import cpu_info
-    from .prefix_compare import eager_twin
 
     threads = torch.get_num_threads()
     torch.set_num_threads(settings["threads"])
@@ -255,10 +235,32 @@ def multiturn(settings: dict = SETTINGS, *, refresh: bool = False, cache: bool =
     from .run_cache import cached_run, package_sources, source_key
 
     here = Path(__file__).resolve()
-    helpers = ("machine.py", "prefix_compare.py", "run_cache.py")
+    helpers = ("machine.py", "matched_models.py", "run_cache.py")
     files = package_sources(here, *(here.with_name(name) for name in helpers), subpackages=("nn", "models"))
     key = source_key({**settings, "machine": cpu_info()["model"]}, files)
     return cached_run("multiturn", key, lambda: _measure(settings), refresh=refresh, cache=cache)
+
+
+def claims(result: dict) -> Claims:
+    """The statements section 4.4 makes about the arithmetic of the measured chat (not its
+    times, which depend on the machine), each checked against ``result``."""
+    archs = result["archs"]
+    gflop = {arch: [f / 1e9 for f in archs[arch]["flops"]] for arch in ARCHITECTURES}
+
+    def slope(values):                       # GFLOP added per turn, first to last turn
+        return (values[-1] - values[0]) / (len(values) - 1)
+
+    before_last = archs["causal"]["context"][-2] if len(archs["causal"]["context"]) > 1 else 0
+    return [
+        ("causal decoder: last turn's GFLOP < 1.5x the first turn's",
+         gflop["causal"][-1] < 1.5 * gflop["causal"][0]),
+        ("prefix LM: total GFLOP >= 3x the causal decoder's",
+         sum(gflop["prefix"]) >= 3 * sum(gflop["causal"])),
+        ("encoder-decoder: GFLOP grows per turn 0.4-0.6x as fast as the prefix LM's",
+         0.4 <= slope(gflop["encdec"]) / slope(gflop["prefix"]) <= 0.6),
+        ("causal decoder: the last turn reuses every earlier token's K/V",
+         archs["causal"]["reused"][-1] == before_last),
+    ]
 
 
 def summary(result: dict) -> str:
@@ -288,6 +290,8 @@ def summary(result: dict) -> str:
               + ", ".join(f"{a} {archs[a]['reused'][-1]}" for a in ARCHITECTURES),
               "KV cache held after the last turn: "
               + ", ".join(f"{a} {archs[a]['cache_bytes'][-1] / 1024:,.0f} KiB" for a in ARCHITECTURES)]
+    if len(archs["causal"]["flops"]) > 1:
+        lines += ["", "what section 4.4 says about this chat, checked:", *claim_lines(claims(result))]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -325,16 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     result = multiturn(settings, refresh=args.refresh)
     print(summary(result))
     if args.plot:
-        import matplotlib
+        from .figure_file import save_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-        plot_multiturn(result, axes)
-        figure.tight_layout()
-        figure.savefig(args.plot)
-        print(f"figure: {args.plot}", file=sys.stderr)
+        save_figure(args.plot, lambda axes: plot_multiturn(result, axes), columns=2, size=(10, 3.8))
     return 0
 
 

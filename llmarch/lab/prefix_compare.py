@@ -9,12 +9,10 @@ held-out loss and exact match (greedy decoding with ``generate``):
 * ``causal``: ``DecoderOnlyLM`` on ``source SEP target EOS``, causal mask;
 * ``prefix``: the same model and rows with ``prefix_lengths = len(source SEP)`` (the source is
   read bidirectionally) and ``config.prefix_lm=True`` for ``generate``;
-* ``encdec``: ``EncoderDecoderLM`` with half of the layers in the encoder and half in the decoder.
-  Each decoder layer carries a cross-attention block that a decoder-only layer does not have, so
-  its feed-forward width is ``d_ff - d_model``: with that the parameter counts agree to within a
-  few hundred (the biases of the extra block). With equal parameters it does *less* arithmetic
-  per example -- each token passes through half of the layers (Raffel et al. 2020, §3.2.2); the
-  FLOPs of a training step, counted by ``torch.utils.flop_counter``, are reported with the results.
+* ``encdec``: ``EncoderDecoderLM`` with half of the layers in the encoder and half in the decoder,
+  and about the same number of parameters (``llmarch.lab.matched_models``). It does *less*
+  arithmetic per example -- each token passes through half of the layers; the FLOPs of a
+  training step, counted by ``torch.utils.flop_counter``, are reported with the results.
 
 Every model is pre-LN with learned absolute positions and GELU, initialised as GPT-2, no dropout.
 Two conditions are run, both with sources of 3 to 8 digits: ``varied`` -- each source as it is,
@@ -27,7 +25,7 @@ than the encoder-decoder, which reads ``source`` and ``SEP target``.
 Each (condition, architecture, seed) trains in its own process with one thread, so its numbers
 do not depend on what runs beside it. The result is cached by ``llmarch.lab.run_cache`` under a
 SHA-256 of the settings, the torch version and the code (``llmarch/nn``, ``models``,
-``training``, this file and the task), so the site build trains only when one of them changed.
+``training``, this file, the task and the models' construction), so the site build trains only when one of them changed.
 Tables, text and figures are made from the result by ``llmarch.lab.prefix_compare_report``
 (not part of the hash: changing how a result is shown does not train again).
 """
@@ -35,16 +33,16 @@ Tables, text and figures are made from the result by ``llmarch.lab.prefix_compar
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["ARCHITECTURES", "NAMES", "SETTINGS", "QUICK_SETTINGS", "cache_key", "build_model", "model_inputs",
-           "target_loss", "exact_match", "eager_twin", "train_one", "prefix_compare"]
+from .matched_models import ARCHITECTURES, eager_twin, matched_model
+from .seq2seq_task import EOS, PAD, SEP, VOCAB_SIZE, exact_match, model_inputs, target_loss
 
-#: The three architectures, in the order of the tables.
-ARCHITECTURES = ("causal", "prefix", "encdec")
+__all__ = ["ARCHITECTURES", "NAMES", "SETTINGS", "QUICK_SETTINGS", "cache_key", "build_model", "train_one",
+           "prefix_compare"]
+
 NAMES = {"causal": "causal decoder", "prefix": "prefix LM", "encdec": "encoder-decoder"}
 
 #: What is trained: two task conditions, the held-out split, the model shape, the training run, the seeds.
@@ -71,7 +69,8 @@ def _source_files() -> list[Path]:
     from .run_cache import package_sources
 
     here = Path(__file__).resolve()
-    return package_sources(here, here.with_name("seq2seq_task.py"), here.with_name("run_cache.py"))
+    helpers = ("matched_models.py", "seq2seq_task.py", "run_cache.py", "parallel_runs.py")
+    return package_sources(here, *(here.with_name(name) for name in helpers))
 
 
 def cache_key(settings: dict = SETTINGS) -> str:
@@ -86,128 +85,19 @@ def cache_key(settings: dict = SETTINGS) -> str:
 
 
 def build_model(arch: str, settings: dict = SETTINGS, *, seed: int = 0):
-    """A fresh model of ``arch`` ("causal", "prefix" or "encdec") shaped by ``settings["model"]``.
+    """A fresh model of ``arch`` ("causal", "prefix" or "encdec") shaped by ``settings["model"]``:
+    pre-LN, learned positions, GELU, no dropout, the task's vocabulary (``matched_model``).
 
     >>> sizes = {a: sum(p.numel() for p in build_model(a).parameters()) for a in ARCHITECTURES}
     >>> sizes["causal"] == sizes["prefix"], abs(sizes["encdec"] / sizes["causal"] - 1) < 0.01
     (True, True)
     """
-    import torch
-
-    from ..models.config import ModelConfig
-    from ..models.init import init_weights
-    from ..models.presets import create_model
-    from .seq2seq_task import EOS, PAD, SEP, VOCAB_SIZE
-
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")
     m = settings["model"]
     longest = max(task["max_len"] for task in settings["tasks"].values())
-    common = dict(vocab_size=VOCAB_SIZE, d_model=m["d_model"], num_heads=m["num_heads"], position="learned",
-                  max_positions=2 * longest + 2, norm_position="pre", activation="gelu", dropout=0.0,
-                  attention_dropout=0.0, pad_token_id=PAD, eos_token_id=EOS, bos_token_id=SEP)
-    torch.manual_seed(seed)
-    if arch == "encdec":
-        half = m["num_layers"] // 2
-        config = ModelConfig("encoder_decoder", num_layers=half, num_decoder_layers=m["num_layers"] - half,
-                             d_ff=m["d_ff"] - m["d_model"], decoder_start_token_id=SEP, **common)
-    else:
-        config = ModelConfig("decoder_only", num_layers=m["num_layers"], d_ff=m["d_ff"],
-                             prefix_lm=arch == "prefix", **common)
-    model = create_model(config)
-    # GPT-2's initialisation for all three (EncoderDecoderLM would otherwise keep PyTorch's defaults)
-    init_weights(model, residual_layers=m["num_layers"])
-    return model
-
-
-def model_inputs(arch: str, examples, pad_to: int | None = None) -> dict:
-    """The model's keyword arguments and the ``labels`` for a batch of ``SortExamples``.
-
-    Decoder-only rows are ``source SEP target EOS`` right-padded, with ``prefix_lengths =
-    len(source SEP)``; ``labels = prefix_lm_labels(...)`` hold ``target EOS`` (-100 elsewhere), for
-    ``causal_lm_loss`` (which shifts by one: the logits at ``SEP`` predict the first digit). The
-    encoder-decoder gets ``source`` and ``SEP target``; its ``labels`` are ``target EOS``,
-    aligned with the decoder's logits. ``pad_to``: the source as ``source_field(examples, pad_to)``.
-
-    >>> import torch
-    >>> from llmarch.lab.seq2seq_task import SortExamples
-    >>> ex = SortExamples(torch.tensor([[3, 1]]), torch.tensor([[1, 3]]), torch.tensor([2]))
-    >>> model_inputs("prefix", ex)["input_ids"].tolist(), model_inputs("prefix", ex)["labels"].tolist()
-    ([[3, 1, 10, 1, 3, 11]], [[-100, -100, -100, 1, 3, 11]])
-    >>> {k: v.tolist() for k, v in model_inputs("encdec", ex).items() if "ids" in k or k == "labels"}
-    {'input_ids': [[3, 1]], 'decoder_input_ids': [[10, 1, 3]], 'labels': [[1, 3, 11]]}
-    """
-    import torch
-
-    from ..training.prefix_lm import prefix_lm_labels
-    from .seq2seq_task import EOS, IGNORE_INDEX, PAD, SEP, source_field
-
-    source, source_lengths = source_field(examples, pad_to)
-    source = source[:, :int(source_lengths.max())]
-    lengths = examples.lengths                          # target digits per row
-    span = int(lengths.max())
-    n = len(lengths)
-    sep = torch.full((n, 1), SEP)
-    # the target side: the sorted digits then EOS, PAD after
-    answer = torch.cat([examples.target[:, :span], torch.full((n, 1), PAD)], dim=1)
-    answer[torch.arange(n), lengths] = EOS
-    answer_real = torch.arange(span + 1)[None, :] <= lengths[:, None]
-    if arch == "encdec":
-        real = torch.arange(source.shape[1])[None, :] < source_lengths[:, None]
-        decoder_input = torch.cat([sep, answer[:, :-1]], dim=1).masked_fill(~answer_real, PAD)
-        return {"input_ids": source, "attention_mask": real.long(), "decoder_input_ids": decoder_input,
-                "decoder_attention_mask": answer_real.long(),
-                "labels": answer.masked_fill(~answer_real, IGNORE_INDEX)}
-    # decoder-only: each row is source SEP target EOS, right-padded; the prefix is source SEP
-    width = source.shape[1] + span + 2
-    rows = torch.full((n, width), PAD)
-    mask = torch.zeros(n, width, dtype=torch.long)
-    for b in range(n):  # at most a few hundred rows of <= 22 tokens: a loop is clear and cheap
-        row = torch.cat([source[b, :int(source_lengths[b])], sep[b], answer[b, :int(lengths[b]) + 1]])
-        rows[b, :len(row)] = row
-        mask[b, :len(row)] = 1
-    prefix = source_lengths + 1
-    labels = prefix_lm_labels(rows, prefix, mask)      # target EOS; -100 on the prefix and the padding
-    return {"input_ids": rows, "attention_mask": mask, "labels": labels, "prefix_lengths": prefix}
-
-
-def target_loss(model, arch: str, inputs: dict):
-    """Mean cross-entropy over the target tokens (``target EOS``) of ``model_inputs(arch, ...)``."""
-    from ..training.causal_lm import causal_lm_loss
-    from ..training.seq2seq_loss import label_smoothed_cross_entropy
-
-    if arch == "encdec":
-        logits = model(inputs["input_ids"], inputs["decoder_input_ids"], attention_mask=inputs["attention_mask"],
-                       decoder_attention_mask=inputs["decoder_attention_mask"])
-        return label_smoothed_cross_entropy(logits, inputs["labels"], 0.0)
-    prefix = inputs["prefix_lengths"] if arch == "prefix" else None
-    logits = model(inputs["input_ids"], inputs["attention_mask"], prefix_lengths=prefix)
-    return causal_lm_loss(logits, inputs["labels"])
-
-
-def exact_match(model, arch: str, examples, pad_to: int | None = None) -> float:
-    """Share of ``examples`` whose greedy output (``generate``, stopping at ``EOS``) is exactly
-    ``target EOS``. Rows are grouped by length, so prompts need no padding."""
-    import torch
-
-    from .seq2seq_task import EOS, PAD, SEP, source_field
-
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for length in sorted(set(examples.lengths.tolist())):
-            group = examples.select(examples.lengths == length)
-            field, source_lengths = source_field(group, pad_to)
-            source = field[:, :int(source_lengths[0])]
-            expected = torch.cat([group.target[:, :length], torch.full((len(group), 1), EOS)], dim=1)
-            if arch == "encdec":
-                out = model.generate(source, length + 1, eos_token_id=EOS, pad_token_id=PAD)[:, 1:]
-            else:  # the prompt is source SEP; a prefix-LM model reads it bidirectionally (config.prefix_lm)
-                prompt = torch.cat([source, torch.full((len(group), 1), SEP)], dim=1)
-                out = model.generate(prompt, length + 1, eos_token_id=EOS, pad_token_id=PAD)[:, prompt.shape[1]:]
-            out = torch.nn.functional.pad(out, (0, length + 1 - out.shape[1]), value=PAD)
-            correct += int((out == expected).all(dim=1).sum())
-    return correct / len(examples)
+    return matched_model(arch, num_layers=m["num_layers"], d_ff=m["d_ff"], seed=seed, decoder_start_token_id=SEP,
+                         vocab_size=VOCAB_SIZE, d_model=m["d_model"], num_heads=m["num_heads"], position="learned",
+                         max_positions=2 * longest + 2, norm_position="pre", activation="gelu", dropout=0.0,
+                         attention_dropout=0.0, pad_token_id=PAD, eos_token_id=EOS, bos_token_id=SEP)
 
 
 def _heldout_loss(model, arch: str, inputs: dict) -> float:
@@ -218,17 +108,6 @@ def _heldout_loss(model, arch: str, inputs: dict) -> float:
         loss = float(target_loss(model, arch, inputs))
     model.train()
     return loss
-
-
-def eager_twin(model):
-    """A copy of ``model`` with the same weights on the ``eager`` attention path: its attention is
-    plain matrix products, which ``torch.utils.flop_counter`` counts (it does not count the fused
-    CPU ``sdpa`` kernel)."""
-    from ..models.presets import create_model
-
-    twin = create_model(model.config.replace(backend="eager"))
-    twin.load_state_dict(model.state_dict())
-    return twin.train(model.training)
 
 
 def _flops_per_step(model, arch: str, inputs: dict) -> int:
@@ -320,23 +199,16 @@ def _train_job(job: tuple) -> dict:
 
 def _run_all(settings: dict, workers: int | None, verbose: bool) -> dict:
     from .machine import cpu_info
+    from .parallel_runs import run_jobs, usable_cores
 
     jobs = [(task, arch, seed, settings, verbose) for task in settings["tasks"] for seed in settings["seeds"]
             for arch in ARCHITECTURES]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = workers or max(1, min(len(jobs), cores))
+    workers = workers or max(1, min(len(jobs), usable_cores()))
     if verbose:
         print(f"prefix_compare: {len(jobs)} runs ({len(settings['tasks'])} conditions x {len(ARCHITECTURES)} "
               f"architectures x {len(settings['seeds'])} seeds), {workers} at a time", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    if workers == 1:
-        runs = [_train_job(job) for job in jobs]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            runs = list(pool.map(_train_job, jobs))
+    runs = run_jobs(_train_job, jobs, workers)
     return {"settings": settings, "machine": cpu_info()["model"], "runs": runs,
             "wall_seconds": round(time.perf_counter() - start, 1), "workers": workers}
 
@@ -380,17 +252,10 @@ def main(argv: list[str] | None = None) -> int:
                             verbose=True)
     print(summary(result))
     if args.plot:
-        import matplotlib
+        from .figure_file import save_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        tasks = result["settings"]["tasks"]
-        figure, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.8), squeeze=False)
-        plot_results(result, axes[0])
-        figure.tight_layout()
-        figure.savefig(args.plot)
-        print(f"figure: {args.plot}", file=sys.stderr)
+        columns = len(result["settings"]["tasks"])
+        save_figure(args.plot, lambda axes: plot_results(result, axes), columns=columns, size=(5 * columns, 3.8))
     return 0
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
+from .claims import Claims, claim_lines
 from .prefix_compare import ARCHITECTURES, NAMES
 
-__all__ = ["aggregate", "summary", "markdown_table", "plot_results", "TABLE_TEXT"]
+__all__ = ["aggregate", "claims", "summary", "markdown_table", "plot_results", "TABLE_TEXT"]
 
 SHORT = {"causal": "causal", "prefix": "prefix", "encdec": "encdec"}
 
@@ -47,6 +48,43 @@ def aggregate(result: dict) -> dict:
                 "per_seed": [(r["seed"], r["heldout_loss"], r["exact_match"]) for r in runs],
                 "cpu_seconds": sum(r["cpu_seconds"] for r in runs) / len(runs)}
     return out
+
+
+def claims(result: dict) -> Claims:
+    """The statements section 4.4 makes about the full run (conditions ``varied`` and
+    ``padded``), each checked against ``result``; exact match in percentage points."""
+    agg = aggregate(result)
+    varied, padded = agg["varied"], agg["padded"]
+
+    def match(per_arch, arch):
+        return 100 * per_arch[arch]["exact_match"][0]
+
+    def loss(per_arch, arch):
+        return per_arch[arch]["loss"]
+
+    def lead(per_arch):                      # the encoder-decoder's lead over the causal decoder
+        return match(per_arch, "encdec") - match(per_arch, "causal")
+
+    causal, prefix = varied["causal"]["exact_match"], varied["prefix"]["exact_match"]
+    flops = [agg[task]["encdec"]["flops_per_step"] / agg[task]["causal"]["flops_per_step"] for task in agg]
+    best = all(match(per_arch, "encdec") >= max(match(per_arch, a) for a in ARCHITECTURES)
+               and loss(per_arch, "encdec")[0] <= min(loss(per_arch, a)[0] for a in ARCHITECTURES)
+               for per_arch in agg.values())
+    return [
+        ("varied: encoder-decoder >= 10 points ahead of both decoder-only models",
+         match(varied, "encdec") - max(match(varied, "causal"), match(varied, "prefix")) >= 10),
+        ("varied: causal vs prefix LM gap within their spreads over seeds",
+         abs(causal[0] - prefix[0]) <= causal[1] + prefix[1]),
+        ("padded: every architecture >= 90% exact match",
+         all(match(padded, a) >= 90 for a in ARCHITECTURES)),
+        ("padding cuts the encoder-decoder's lead over causal by more than half",
+         lead(padded) < lead(varied) / 2),
+        ("padded: prefix LM's held-out loss and its spread below the causal's",
+         all(a < b for a, b in zip(loss(padded, "prefix"), loss(padded, "causal")))),
+        ("encoder-decoder: 0.4-0.6x the GFLOP per step of the decoder-only ones",
+         all(0.4 <= ratio <= 0.6 for ratio in flops)),
+        ("encoder-decoder: best exact match and lowest loss in both conditions", best),
+    ]
 
 
 def _span(task: dict) -> str:
@@ -89,6 +127,8 @@ def summary(result: dict) -> str:
             cells = [f"{SHORT[arch]} {per_arch[arch]['per_seed'][n][1]:.4f} / "
                      f"{100 * per_arch[arch]['per_seed'][n][2]:5.1f}" for arch in ARCHITECTURES]
             lines.append(f"  seed {seed}: " + "   ".join(cells))
+    if set(result["settings"]["tasks"]) == {"varied", "padded"}:
+        lines += ["", "what section 4.4 says about this run, checked:", *claim_lines(claims(result))]
     return "\n".join(lines)
 
 

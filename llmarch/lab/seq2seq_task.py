@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["SEP", "EOS", "PAD", "VOCAB_SIZE", "SortExamples", "string_hash", "sample_examples", "source_field"]
+__all__ = ["SEP", "EOS", "PAD", "VOCAB_SIZE", "SortExamples", "string_hash", "sample_examples", "source_field",
+           "model_inputs", "target_loss", "exact_match"]
 
 SEP, EOS, PAD = 10, 11, 12
 VOCAB_SIZE = 13
@@ -143,3 +144,88 @@ def source_field(examples: SortExamples, width: int | None = None) -> tuple[Tens
     index = (columns - start).clamp(0, stored - 1)
     field = examples.source.gather(1, index).masked_fill(columns < start, PAD)
     return field, torch.full_like(examples.lengths, width)
+
+
+def model_inputs(arch: str, examples, pad_to: int | None = None) -> dict:
+    """The model's keyword arguments and the ``labels`` for a batch of ``SortExamples``.
+
+    Decoder-only rows are ``source SEP target EOS`` right-padded, with ``prefix_lengths =
+    len(source SEP)``; ``labels = prefix_lm_labels(...)`` hold ``target EOS`` (-100 elsewhere), for
+    ``causal_lm_loss`` (which shifts by one: the logits at ``SEP`` predict the first digit). The
+    encoder-decoder gets ``source`` and ``SEP target``; its ``labels`` are ``target EOS``,
+    aligned with the decoder's logits. ``pad_to``: the source as ``source_field(examples, pad_to)``.
+
+    >>> ex = SortExamples(torch.tensor([[3, 1]]), torch.tensor([[1, 3]]), torch.tensor([2]))
+    >>> model_inputs("prefix", ex)["input_ids"].tolist(), model_inputs("prefix", ex)["labels"].tolist()
+    ([[3, 1, 10, 1, 3, 11]], [[-100, -100, -100, 1, 3, 11]])
+    >>> {k: v.tolist() for k, v in model_inputs("encdec", ex).items() if "ids" in k or k == "labels"}
+    {'input_ids': [[3, 1]], 'decoder_input_ids': [[10, 1, 3]], 'labels': [[1, 3, 11]]}
+    """
+    from ..training.prefix_lm import prefix_lm_labels
+
+    source, source_lengths = source_field(examples, pad_to)
+    source = source[:, :int(source_lengths.max())]
+    lengths = examples.lengths                          # target digits per row
+    span = int(lengths.max())
+    n = len(lengths)
+    sep = torch.full((n, 1), SEP)
+    # the target side: the sorted digits then EOS, PAD after
+    answer = torch.cat([examples.target[:, :span], torch.full((n, 1), PAD)], dim=1)
+    answer[torch.arange(n), lengths] = EOS
+    answer_real = torch.arange(span + 1)[None, :] <= lengths[:, None]
+    if arch == "encdec":
+        real = torch.arange(source.shape[1])[None, :] < source_lengths[:, None]
+        decoder_input = torch.cat([sep, answer[:, :-1]], dim=1).masked_fill(~answer_real, PAD)
+        return {"input_ids": source, "attention_mask": real.long(), "decoder_input_ids": decoder_input,
+                "decoder_attention_mask": answer_real.long(),
+                "labels": answer.masked_fill(~answer_real, IGNORE_INDEX)}
+    # decoder-only: each row is source SEP target EOS, right-padded; the prefix is source SEP
+    width = source.shape[1] + span + 2
+    columns = torch.arange(width)[None, :]
+    sep_column = source_lengths[:, None]                # source in front of it, the answer after it
+    from_source = source.gather(1, columns.clamp(max=source.shape[1] - 1).expand(n, -1))
+    from_answer = answer.gather(1, (columns - sep_column - 1).clamp(0, span).expand(n, -1))
+    rows = torch.where(columns < sep_column, from_source, torch.where(columns == sep_column, SEP, from_answer))
+    mask = columns <= sep_column + 1 + lengths[:, None]  # through EOS
+    rows, mask = rows.masked_fill(~mask, PAD), mask.long()
+    prefix = source_lengths + 1
+    labels = prefix_lm_labels(rows, prefix, mask)      # target EOS; -100 on the prefix and the padding
+    return {"input_ids": rows, "attention_mask": mask, "labels": labels, "prefix_lengths": prefix}
+
+
+def target_loss(model, arch: str, inputs: dict):
+    """Mean cross-entropy over the target tokens (``target EOS``) of ``model_inputs(arch, ...)``."""
+    from ..training.causal_lm import causal_lm_loss
+    from ..training.seq2seq_loss import label_smoothed_cross_entropy
+
+    if arch == "encdec":
+        logits = model(inputs["input_ids"], inputs["decoder_input_ids"], attention_mask=inputs["attention_mask"],
+                       decoder_attention_mask=inputs["decoder_attention_mask"])
+        return label_smoothed_cross_entropy(logits, inputs["labels"], 0.0)
+    prefix = inputs["prefix_lengths"] if arch == "prefix" else None
+    logits = model(inputs["input_ids"], inputs["attention_mask"], prefix_lengths=prefix)
+    return causal_lm_loss(logits, inputs["labels"])
+
+
+def exact_match(model, arch: str, examples, pad_to: int | None = None) -> float:
+    """Share of ``examples`` whose greedy output (``generate``, stopping at ``EOS``) is exactly
+    ``target EOS``. Rows are grouped by length, so prompts need no padding. The model is left in
+    the mode it was in."""
+    training = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for length in sorted(set(examples.lengths.tolist())):
+            group = examples.select(examples.lengths == length)
+            field, source_lengths = source_field(group, pad_to)
+            source = field[:, :int(source_lengths[0])]
+            expected = torch.cat([group.target[:, :length], torch.full((len(group), 1), EOS)], dim=1)
+            if arch == "encdec":
+                out = model.generate(source, length + 1, eos_token_id=EOS, pad_token_id=PAD)[:, 1:]
+            else:  # the prompt is source SEP; a prefix-LM model reads it bidirectionally (config.prefix_lm)
+                prompt = torch.cat([source, torch.full((len(group), 1), SEP)], dim=1)
+                out = model.generate(prompt, length + 1, eos_token_id=EOS, pad_token_id=PAD)[:, prompt.shape[1]:]
+            out = torch.nn.functional.pad(out, (0, length + 1 - out.shape[1]), value=PAD)
+            correct += int((out == expected).all(dim=1).sum())
+    model.train(training)
+    return correct / len(examples)

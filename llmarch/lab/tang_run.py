@@ -18,16 +18,15 @@ character of the corpus (``--tokenizer-text all``; see :func:`llmarch.training.r
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import math
-import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-__all__ = ["SETTINGS", "COMMAND", "unigram_entropy", "cache_key", "train_seed", "tang_run", "summary",
+from .claims import Claims, claim_lines
+
+__all__ = ["SETTINGS", "COMMAND", "unigram_entropy", "cache_key", "train_seed", "tang_run", "claims", "summary",
            "plot_losses"]
 
 #: What is trained: the model (a GPT-2-style preset made small), the data and the trainer options.
@@ -50,8 +49,6 @@ COMMAND = ("python -m llmarch train --preset gpt2 --set num_layers=4 --set d_mod
            "    --steps 400 --lr 1e-3 --warmup-steps 40 --eval-every 25 --eval-batches 50 \\\n"
            "    --dtype fp32 --device cpu --out runs/tang")
 
-_PACKAGE = Path(__file__).resolve().parents[1]
-_SOURCES = ("nn", "models", "training")
 
 
 def unigram_entropy(text: str) -> float:
@@ -66,30 +63,16 @@ def unigram_entropy(text: str) -> float:
     return -sum(c / n * math.log(c / n) for c in counts.values())
 
 
-def _source_files() -> list[Path]:
-    files = [p for name in _SOURCES for p in (_PACKAGE / name).rglob("*.py")]
-    files += [Path(__file__).resolve(), _PACKAGE / "data" / "tang300.txt"]
-    return sorted(files)
-
-
 def cache_key(settings: dict = SETTINGS) -> str:
-    """SHA-256 of ``settings``, the torch version and the source files the run depends on.
+    """SHA-256 of ``settings``, the torch version and the source files the run depends on
+    (``llmarch/nn``, ``models``, ``training``, this file and the corpus).
 
     >>> len(cache_key()), cache_key() == cache_key({**SETTINGS, "seeds": [0]})
     (64, False)
     """
-    import torch
+    from .run_cache import PACKAGE, package_sources, source_key
 
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    digest.update(torch.__version__.encode())
-    for path in _source_files():
-        digest.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("LLMARCH_CACHE")
-    return Path(root) / "tang_run" if root else Path.cwd() / ".cache" / "llmarch" / "tang_run"
+    return source_key(settings, package_sources(Path(__file__), PACKAGE / "data" / "tang300.txt"))
 
 
 def train_seed(seed: int, settings: dict = SETTINGS) -> dict:
@@ -158,38 +141,70 @@ def tang_run(settings: dict = SETTINGS, *, workers: int | None = None, refresh: 
 
     from ..training.corpus import load_corpus, split_text
     from .machine import cpu_info
+    from .parallel_runs import run_jobs
+    from .run_cache import cache_path, cached_run
 
     key = cache_key(settings)
-    path = _cache_dir() / f"{key}.json"
-    if path.is_file() and not refresh:
-        return json.loads(path.read_text(encoding="utf-8"))
     seeds = list(settings["seeds"])
     workers = workers or len(seeds)
-    if verbose:
-        print(f"training {len(seeds)} seed(s), {workers} at a time (cache: {path})", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    if workers == 1:
-        runs = [train_seed(seed, settings) for seed in seeds]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            runs = list(pool.map(train_seed, seeds, [settings] * len(seeds)))
-    wall_seconds = round(time.perf_counter() - start, 1)
-    train_text, _ = split_text(load_corpus(settings["data"]))
-    result = {"key": key, "settings": settings, "machine": cpu_info()["model"], "torch": torch.__version__,
-              "workers": workers, "wall_seconds": wall_seconds, "unigram_entropy": unigram_entropy(train_text),
-              "vocab_size": runs[0]["vocab_size"], "train_chars": runs[0]["train_chars"], "runs": runs}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
-    os.replace(temporary, path)
-    return result
+    def run() -> dict:
+        if verbose:
+            print(f"training {len(seeds)} seed(s), {workers} at a time (cache: {cache_path('tang_run', key)})",
+                  file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        runs = run_jobs(_train_job, [(seed, settings) for seed in seeds], workers)
+        wall_seconds = round(time.perf_counter() - start, 1)
+        train_text, _ = split_text(load_corpus(settings["data"]))
+        return {"key": key, "settings": settings, "machine": cpu_info()["model"], "torch": torch.__version__,
+                "workers": workers, "wall_seconds": wall_seconds, "unigram_entropy": unigram_entropy(train_text),
+                "vocab_size": runs[0]["vocab_size"], "train_chars": runs[0]["train_chars"], "runs": runs}
+
+    return cached_run("tang_run", key, run, refresh=refresh)
+
+
+def _train_job(job: tuple) -> dict:
+    seed, settings = job
+    return train_seed(seed, settings)
 
 
 def _evals(run: dict) -> list[tuple[int, float]]:
     return [(r["step"], r["eval_loss"]) for r in run["records"] if "eval_loss" in r]
+
+
+def claims(result: dict) -> Claims:
+    """The statements of the chapter's page "Tang poems" about the full run, each checked
+    against ``result`` (losses in nats per character)."""
+    settings, runs, h = result["settings"], result["runs"], result["unigram_entropy"]
+    train = settings["train"]
+    log_v = math.log(result["vocab_size"])
+    finals = [_evals(run)[-1][1] for run in runs]
+    mean = sum(finals) / len(finals)
+
+    def train_mean(run, last_step, n=25):   # the training loss over the n steps up to last_step
+        losses = [r["loss"] for r in run["records"] if "loss" in r and last_step - n < r["step"] <= last_step]
+        return sum(losses) / len(losses)
+
+    def gap(run, step):                     # validation minus training loss at an evaluation step
+        return dict(_evals(run))[step] - train_mean(run, step)
+
+    middle = min((step for step, _ in _evals(runs[0])), key=lambda step: abs(step - train["steps"] / 2))
+    passes = train["steps"] * train["batch_size"] * train["seq_len"] / result["train_chars"]
+    first = [next(r["loss"] for r in run["records"] if "loss" in r) for run in runs]
+    return [
+        ("the first training loss is within 0.1 nats of log V (a uniform guess)",
+         all(abs(loss - log_v) < 0.1 for loss in first)),
+        ("every seed's validation loss is below the unigram entropy by step 75",
+         all(any(step <= 75 and loss < h for step, loss in _evals(run)) for run in runs)),
+        ("the train-validation gap is wider at the end than in the middle",
+         all(gap(run, train["steps"]) > gap(run, middle) > 0 for run in runs)),
+        ("the training text is read more than ten times", passes > 10),
+        ("the seeds' final validation losses lie within 0.1 nats",
+         max(finals) - min(finals) < 0.1),
+        ("the final validation loss is >= 0.3 nats below the unigram entropy", h - mean >= 0.3),
+        ("val perplexity 100-400; unigram 485, vocabulary 2,577 (as the page says)",
+         100 <= math.exp(mean) <= 400 and round(math.exp(h)) == 485 and result["vocab_size"] == 2577),
+    ]
 
 
 def summary(result: dict) -> str:
@@ -225,6 +240,8 @@ def summary(result: dict) -> str:
     lines += ["(train loss: mean over the last 25 steps' batches; val loss: the whole validation text)",
               f"final val loss over {len(finals)} seeds: {mean:.3f} +- {spread:.3f} (mean +- sample std)",
               f"  = {mean / math.log(2):.2f} bits per character, {h - mean:.3f} nats below the unigram entropy"]
+    if settings == SETTINGS:
+        lines += ["", "what the page says about this run, checked:", *claim_lines(claims(result))]
     samples = next((run["samples"] for run in runs if run["samples"]), {})
     for temperature, text in samples.items():
         name = "greedy" if float(temperature) == 0 else f"temperature {float(temperature):g}"
@@ -271,16 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     result = tang_run(workers=args.workers, refresh=args.refresh, verbose=True)
     print(summary(result))
     if args.plot:
-        import matplotlib
+        from .figure_file import save_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        figure, ax = plt.subplots(figsize=(7, 4))
-        plot_losses(result, ax)
-        figure.tight_layout()
-        figure.savefig(args.plot)
-        print(f"loss curves: {args.plot}", file=sys.stderr)
+        save_figure(args.plot, lambda axes: plot_losses(result, axes[0]))
     return 0
 
 

@@ -81,6 +81,14 @@ class TextStreamer:
         self.stream.flush()
 
 
+#: Decoder-only objectives whose models do not learn p(next token | tokens so far) at every
+#: position, so ``generate`` (next-token decoding) would read out something they were not trained for.
+NOT_LEFT_TO_RIGHT = {
+    "unilm": "a cloze task (it predicts [MASK] tokens in place, under a mask drawn per row)",
+    "glm": "blank infilling (it decodes a span after [S] with 2D positions, Du et al. 2022 §2.1-2.2)",
+}
+
+
 def run_generate(args: argparse.Namespace) -> int:
     from ..nn.checks import check_positive_int
     from .run_setup import load_run
@@ -88,7 +96,13 @@ def run_generate(args: argparse.Namespace) -> int:
     check_positive_int("--max-new-tokens", args.max_new_tokens)
     if args.temperature < 0:
         raise ValueError(f"--temperature must be >= 0 (0 = greedy), got {args.temperature}")
-    model, tokenizer, _ = load_run(args.directory, device=args.device)
+    model, tokenizer, run_info = load_run(args.directory, device=args.device)
+    objective = (run_info.get("objective") or {}).get("name")
+    if objective in NOT_LEFT_TO_RIGHT:
+        raise ValueError(f"{args.directory} holds a model trained with objective {objective!r}, "
+                         f"{NOT_LEFT_TO_RIGHT[objective]}: left-to-right generation is not what it learned; "
+                         "train with --objective causal_lm or prefix_lm to generate, or score it with "
+                         "`python -m llmarch eval`")
     if not hasattr(model, "stream"):
         raise ValueError(f"{args.directory} holds an {model.config.architecture} model ({type(model).__name__}), "
                          "which does not generate text; score it with `python -m llmarch eval`")

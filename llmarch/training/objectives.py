@@ -113,19 +113,25 @@ class CausalLM(Objective):
 
 
 @dataclass
-class MaskedLM(Objective):
+class _Cloze(Objective):
+    """The objectives that predict masked tokens: ``[MASK]`` is id ``base_vocab``."""
+
+    mlm_probability: float = 0.15
+
+    def extra_ids(self, seq_len):
+        return 1  # [MASK]
+
+
+@dataclass
+class MaskedLM(_Cloze):
     """BERT's masked LM on ``w[:, :-1]``; ``[MASK]`` is id ``base_vocab``.
 
     Args:
         mlm_probability: share of tokens predicted (BERT: 0.15).
     """
 
-    mlm_probability: float = 0.15
     name = "mlm"
     architecture = "encoder_only"
-
-    def extra_ids(self, seq_len):
-        return 1  # [MASK]
 
     def configure(self, config, base_vocab, seq_len, eos_token_id):
         # The MLM head replaces BERT's pooler (Hugging Face's BertForMaskedLM has none).
@@ -208,7 +214,7 @@ class PrefixLM(Objective):
 
 
 @dataclass
-class UniLM(Objective):
+class UniLM(_Cloze):
     """UniLM on ``w[:, :-1]``: each row draws bidirectional / left-to-right / right-to-left /
     seq2seq (1/3, 1/6, 1/6, 1/3) and is trained as a cloze task under that mask; ``[MASK]`` is
     id ``base_vocab``.
@@ -217,12 +223,8 @@ class UniLM(Objective):
         mlm_probability: share of tokens masked (UniLM: 0.15).
     """
 
-    mlm_probability: float = 0.15
     name = "unilm"
     architecture = "decoder_only"
-
-    def extra_ids(self, seq_len):
-        return 1  # [MASK]
 
     def loss(self, model, window, *, config, base_vocab, generator=None):
         batch = unilm_batch(window[:, :-1], mask_token_id=base_vocab, vocab_size=config.vocab_size,
