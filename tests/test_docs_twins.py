@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -117,15 +118,24 @@ def test_no_placeholders_on_the_site(path: Path):
 MAX_CODE_COLUMNS = 88  # wider lines scroll off the right edge of a code block at a 1280-px window
 
 
+def columns(line: str) -> int:
+    """Display width in a monospace font: a wide (CJK) or full-width character takes two columns.
+
+    >>> columns("abc"), columns("今天。")
+    (3, 6)
+    """
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in line)
+
+
 @pytest.mark.parametrize("path", _pages("*.md") + [p for p in _pages("*.py") if p.parent.name == "notebooks"],
                          ids=_rel)
 def test_code_lines_fit_88_columns(path: Path):
     """Code blocks of the pages (and code cells of the notebooks), dedented, fit 88 columns."""
     text = path.read_text("utf-8")
     blocks = notebook_code_cells(text) if path.suffix == ".py" else [body for _, body in code_blocks(text)]
-    long = [f"{_rel(path)}: code block {n}: {len(line)} columns: {line.strip()[:60]}..."
+    long = [f"{_rel(path)}: code block {n}: {columns(line)} columns: {line.strip()[:60]}..."
             for n, body in enumerate(blocks, 1)
-            for line in body.splitlines() if len(line) > MAX_CODE_COLUMNS]
+            for line in body.splitlines() if columns(line) > MAX_CODE_COLUMNS]
     assert not long, f"code lines wider than {MAX_CODE_COLUMNS} columns:\n" + "\n".join(long)
 
 
@@ -150,8 +160,9 @@ def snippet_lines(path: Path) -> list[tuple[str, str]]:
 
 
 def test_package_snippets_shown_on_pages_fit_88_columns():
-    long = sorted({f"{name}: {len(line)} columns: {line.strip()[:50]}..."
-                   for path in _pages("*.md") for name, line in snippet_lines(path) if len(line) > MAX_CODE_COLUMNS})
+    long = sorted({f"{name}: {columns(line)} columns: {line.strip()[:50]}..."
+                   for path in _pages("*.md") for name, line in snippet_lines(path)
+                   if columns(line) > MAX_CODE_COLUMNS})
     assert not long, f"{len(long)} included source lines wider than {MAX_CODE_COLUMNS} columns:\n" + "\n".join(long)
 
 

@@ -306,3 +306,37 @@ def check_bool_mask(name: str, mask: Tensor, target_shape: Sequence[int], target
             f"{name} must be broadcastable to {target_doc} = {target}, got shape {tuple(mask.shape)}"
         )
     return mask
+
+
+def lengths_tensor(name: str, lengths: int | Sequence[int] | Tensor, device=None) -> Tensor:
+    """Turn an int, a sequence of ints or a 0-/1-D integer tensor of lengths into a non-empty 1-D long tensor."""
+    device = check_device("device", device)
+    if isinstance(lengths, Tensor):
+        if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integers, got dtype {lengths.dtype}")
+        lengths = lengths.reshape(-1) if lengths.ndim == 0 else check_ndim(name, lengths, 1, "(batch,)")
+    else:
+        if isinstance(lengths, numbers.Integral) and not isinstance(lengths, bool):
+            lengths = [lengths]
+        if isinstance(lengths, (str, bytes)) or not isinstance(lengths, Sequence) and not hasattr(lengths, "__array__"):
+            raise TypeError(f"{name} must be an int, a sequence of ints or an integer tensor, "
+                            f"got {type(lengths).__name__} ({lengths!r})")
+        lengths = list(lengths)
+        bad = [item for item in lengths if isinstance(item, bool) or not isinstance(item, numbers.Integral)]
+        if bad:
+            raise TypeError(f"{name} must hold ints, got {type(bad[0]).__name__} ({bad[0]!r})")
+        for item in lengths:
+            if not -(2**63) <= int(item) < 2**63:
+                raise ValueError(f"{name} must fit in int64, got {int(item)}")
+        lengths = torch.tensor([int(item) for item in lengths], dtype=torch.long)
+    if lengths.numel() == 0:
+        raise ValueError(f"{name} must hold at least one length, got none")
+    return lengths.to(device=device or lengths.device, dtype=torch.long)
+
+
+def check_lengths(name: str, lengths: Tensor, max_len: int) -> None:
+    """Raise ``ValueError`` unless every length lies in ``[0, max_len]``."""
+    if lengths.numel() and lengths.device.type != "meta" and (lengths.min() < 0 or lengths.max() > max_len):
+        raise ValueError(
+            f"{name} must lie in [0, {max_len}], got {lengths.tolist()}"
+        )

@@ -8,7 +8,6 @@ Every mask here is a **boolean** tensor in which ``True`` means *may attend*, br
 
 from __future__ import annotations
 
-import numbers
 from typing import Sequence
 
 import torch
@@ -17,10 +16,12 @@ from torch import Tensor
 from .checks import (
     check_choice,
     check_device,
+    check_lengths,
     check_ndim,
     check_offset,
     check_positive_int,
     check_tensor,
+    lengths_tensor,
 )
 
 __all__ = [
@@ -93,39 +94,6 @@ def causal_mask(
 # --8<-- [end:causal_mask]
 
 
-def _lengths_tensor(name: str, lengths: int | Sequence[int] | Tensor, device=None) -> Tensor:
-    """Turn an int, a sequence of ints or a 0-/1-D integer tensor of lengths into a non-empty 1-D long tensor."""
-    device = check_device("device", device)
-    if isinstance(lengths, Tensor):
-        if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
-            raise TypeError(f"{name} must hold integers, got dtype {lengths.dtype}")
-        lengths = lengths.reshape(-1) if lengths.ndim == 0 else check_ndim(name, lengths, 1, "(batch,)")
-    else:
-        if isinstance(lengths, numbers.Integral) and not isinstance(lengths, bool):
-            lengths = [lengths]
-        if isinstance(lengths, (str, bytes)) or not isinstance(lengths, Sequence) and not hasattr(lengths, "__array__"):
-            raise TypeError(f"{name} must be an int, a sequence of ints or an integer tensor, "
-                            f"got {type(lengths).__name__} ({lengths!r})")
-        lengths = list(lengths)
-        bad = [item for item in lengths if isinstance(item, bool) or not isinstance(item, numbers.Integral)]
-        if bad:
-            raise TypeError(f"{name} must hold ints, got {type(bad[0]).__name__} ({bad[0]!r})")
-        for item in lengths:
-            if not -(2**63) <= int(item) < 2**63:
-                raise ValueError(f"{name} must fit in int64, got {int(item)}")
-        lengths = torch.tensor([int(item) for item in lengths], dtype=torch.long)
-    if lengths.numel() == 0:
-        raise ValueError(f"{name} must hold at least one length, got none")
-    return lengths.to(device=device or lengths.device, dtype=torch.long)
-
-
-def _check_lengths(name: str, lengths: Tensor, max_len: int) -> None:
-    if lengths.numel() and lengths.device.type != "meta" and (lengths.min() < 0 or lengths.max() > max_len):
-        raise ValueError(
-            f"{name} must lie in [0, {max_len}], got {lengths.tolist()}"
-        )
-
-
 def padding_mask(
     attention_mask: Tensor | None = None,
     *,
@@ -177,9 +145,9 @@ def padding_mask(
             attention_mask = attention_mask.bool()
         return attention_mask[:, None, None, :]
     check_choice("padding_side", padding_side, ("right", "left"))
-    lengths = _lengths_tensor("lengths", lengths, device)
+    lengths = lengths_tensor("lengths", lengths, device)
     max_len = int(lengths.max()) if max_len is None else check_positive_int("max_len", max_len)
-    _check_lengths("lengths", lengths, max_len)
+    check_lengths("lengths", lengths, max_len)
     positions = torch.arange(max_len, device=lengths.device)
     if padding_side == "right":
         real = positions[None, :] < lengths[:, None]
@@ -215,8 +183,8 @@ def prefix_lm_mask(
             [1, 1, 1, 1]], dtype=torch.int32)
     """
     check_positive_int("seq_len", seq_len)
-    prefix = _lengths_tensor("prefix_lengths", prefix_lengths, device)
-    _check_lengths("prefix_lengths", prefix, seq_len)
+    prefix = lengths_tensor("prefix_lengths", prefix_lengths, device)
+    check_lengths("prefix_lengths", prefix, seq_len)
     key_pos = torch.arange(seq_len, device=prefix.device)
     in_prefix = key_pos[None, None, :] < prefix[:, None, None]  # (batch, 1, k)
     causal = causal_mask(seq_len, device=prefix.device)  # (q, k)
@@ -258,8 +226,8 @@ def unilm_mask(kind: str, seq_len: int, *, source_len: int | Sequence[int] | Ten
     if kind == "seq2seq":
         if source_len is None:
             raise ValueError("source_len is required for kind='seq2seq', got None")
-        source = _lengths_tensor("source_len", source_len, device)  # errors name the argument given here
-        _check_lengths("source_len", source, seq_len)
+        source = lengths_tensor("source_len", source_len, device)  # errors name the argument given here
+        check_lengths("source_len", source, seq_len)
         return prefix_lm_mask(source, seq_len)
     if kind == "bidirectional":
         return torch.ones(seq_len, seq_len, dtype=torch.bool, device=device)
