@@ -233,7 +233,8 @@ def decoding_table(rows: list[Row], new_tokens: int, rounds: int, *, reference: 
     1. Each row runs once (its first call, compilation included, is timed and shown) and its
        tokens are compared with the reference row's (the first row unless ``reference`` names
        another). A row whose tokens differ gets no speed: its note says where they differ.
-    2. The matching rows are timed in ``rounds`` interleaved rounds; the fastest is kept. The
+    2. The matching rows are timed in ``rounds`` interleaved rounds; the fastest is kept, and
+       ``slowest/fastest`` (the slowest round over the fastest) shows how steady the machine was. The
        whole run is timed, prompt (or encoder) included, as the user sees it. Each distinct
        ``floor`` (``new_tokens`` passes of ``floor_pass``) is timed in the same rounds, so that
        the floor and the rows see the same machine.
@@ -291,7 +292,8 @@ def decoding_table(rows: list[Row], new_tokens: int, rounds: int, *, reference: 
         one_pass()  # warm-up
         entries[name] = lambda one_pass=one_pass: [one_pass() for _ in range(new_tokens)]
     # the first calls above were the warm-up of the rows
-    times = {name: min(t) for name, t in interleaved_times(entries, rounds, warmup=False).items()} if rounds else {}
+    rounds_times = interleaved_times(entries, rounds, warmup=False) if rounds else {}
+    times = {name: min(t) for name, t in rounds_times.items()}
     for label in timed:
         row = by_label[label]
         if row.unchanged is not None and layout_fingerprint(row.unchanged) != fingerprints[label]:
@@ -305,11 +307,13 @@ def decoding_table(rows: list[Row], new_tokens: int, rounds: int, *, reference: 
         if label in times and label not in refused:
             t = times[label]
             floor = f"{t / times[floors[tuple(map(id, row.floor))][0]]:.1f}x" if row.floor is not None else ""
+            spread = f"{max(rounds_times[label]) / t:.2f}"
             lines.append([label, f"{1e3 * t / new_tokens:.2f}", f"{new_tokens / t:.1f}", f"{base / t:.2f}x", floor,
-                          first, notes[label]])
+                          spread, first, notes[label]])
         else:
-            lines.append([label, "-", "-", "-", "", first, notes[label]])
-    text = format_table(["row", "ms/token", "tokens/s", f"vs {reference}", "x floor", "first call s", "note"], lines)
+            lines.append([label, "-", "-", "-", "", "", first, notes[label]])
+    text = format_table(["row", "ms/token", "tokens/s", f"vs {reference}", "x floor", "slowest/fastest", "first call s",
+                         "note"], lines)
     if floors and times:
         text += ("\nbare-matmul floor per token (one F.linear per weight matrix a step runs, timed in the same "
                  "rounds): " + ", ".join(f"{what or name} {1e3 * times[name] / new_tokens:.2f} ms"
