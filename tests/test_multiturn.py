@@ -81,3 +81,4 @@ def test_result_is_cached_by_code_and_settings(tmp_path, monkeypatch):
     assert mt.multiturn(mt.QUICK_SETTINGS) == first
     text = mt.summary(first)
     assert "GFLOP" in text and max(len(line) for line in text.splitlines()) <= 88
+    assert "checked" not in text   # the page's statements are about the full chat, not the quick one

@@ -290,7 +290,7 @@ def summary(result: dict) -> str:
               + ", ".join(f"{a} {archs[a]['reused'][-1]}" for a in ARCHITECTURES),
               "KV cache held after the last turn: "
               + ", ".join(f"{a} {archs[a]['cache_bytes'][-1] / 1024:,.0f} KiB" for a in ARCHITECTURES)]
-    if len(archs["causal"]["flops"]) > 1:
+    if result["settings"] == SETTINGS:       # the page's statements are about this chat only
         lines += ["", "what section 4.4 says about this chat, checked:", *claim_lines(claims(result))]
     return "\n".join(line.rstrip() for line in lines)
 
