@@ -27,6 +27,19 @@ LABS = {
                        "trained on one task (seeds, held-out exact match)"),
     "multiturn": ("llmarch.lab.multiturn", "chapter 4: time per turn of a chat; KV cache kept, prefix re-run, "
                   "encoder re-run"),
+    # chapter 5, "Why decoder-only won": one experiment per reason of the article
+    "zero-shot": ("llmarch.lab.why_zero_shot", "chapter 5.1: three architectures on a task mixture, scored on "
+                  "held-out task types"),
+    "rank": ("llmarch.lab.why_rank", "chapter 5.2: singular values of trained causal and bidirectional "
+             "attention maps"),
+    "harder-task": ("llmarch.lab.why_harder_task", "chapter 5.3: causal LM vs masked LM at the same compute: "
+                    "loss per predicted token, linear probes"),
+    "in-context": ("llmarch.lab.why_in_context", "chapter 5.4: in-context learning, error by number of "
+                   "examples; causal vs prefix"),
+    "positions": ("llmarch.lab.why_positions", "chapter 5.5: no positional encoding: probing position by "
+                  "layer; loss by position kind"),
+    "kv-cache": ("llmarch.lab.multiturn", "chapter 5.6: the multi-turn chat of chapter 4.4 (same as "
+                 "'multiturn')"),
 }
 
 

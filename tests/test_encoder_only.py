@@ -170,3 +170,23 @@ def test_mean_pooling_ignores_padding_and_checks_shapes():
     torch.testing.assert_close(mean_pooling(hidden, mask)[1], hidden[1].mean(0))
     with pytest.raises(ValueError, match=r"attention_mask must have shape \(batch, seq\) = \(2, 4\), got \(2, 3\)"):
         mean_pooling(hidden, mask[:, :3])
+
+
+def test_rotary_encoder_uses_the_position_ids_it_is_given():
+    """Custom ``position_ids`` reach the attention layers (rotary), not only the embeddings: shifting
+    every position by a constant changes nothing (RoPE is relative), reversing them does."""
+    from llmarch.models.config import ModelConfig
+    from llmarch.models.encoder_only import EncoderOnly
+
+    config = ModelConfig("encoder_only", vocab_size=20, d_model=32, num_layers=2, num_heads=2, d_ff=64,
+                         position="rotary", max_positions=None, dropout=0.0, attention_dropout=0.0)
+    torch.manual_seed(0)
+    model = EncoderOnly(config).double().eval()
+    ids = torch.randint(20, (2, 7))
+    positions = torch.arange(7)[None]
+    with torch.no_grad():
+        default = model(ids)
+        shifted = model(ids, position_ids=positions + 5)
+        reversed_ = model(ids, position_ids=positions.flip(-1))
+    torch.testing.assert_close(shifted, default, atol=1e-10, rtol=1e-10)
+    assert (reversed_ - default).abs().max() > 1e-3

@@ -59,3 +59,17 @@ def run_alone(draw) -> None:
     out = Path(__file__).resolve().parent / "_build"
     out.mkdir(exist_ok=True)
     print("\n".join(str(p) for p in draw(out)))
+
+
+def save_text(out_dir, name: str, text: str):
+    """Write ``text`` (plus a final newline) to ``out_dir / name``, UTF-8; return the path."""
+    path = out_dir / name
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def save_tables(out_dir, stem: str, table, result) -> list:
+    """``table(result, lang)`` for both languages: ``<stem>.txt`` (Chinese) and ``<stem>.en.txt``
+    (English), which the two pages include; return the paths."""
+    return [save_text(out_dir, f"{stem}{suffix}.txt", table(result, lang))
+            for lang, suffix in (("zh", ""), ("en", ".en"))]

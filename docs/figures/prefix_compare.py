@@ -11,7 +11,7 @@ numbers on the command line: ``python -m llmarch lab prefix-compare``.
 
 from __future__ import annotations
 
-from _common import run_alone, save, setup, texts_for
+from _common import run_alone, save, save_tables, save_text, setup, texts_for
 
 
 def draw(out_dir):
@@ -40,13 +40,8 @@ def draw(out_dir):
         plot_results(result, axes, labels=texts)
         fig.tight_layout()
         paths.append(save(fig, out_dir, "prefix_compare", lang))
-    for lang, name in (("zh", "prefix_compare_table.txt"), ("en", "prefix_compare_table.en.txt")):
-        path = out_dir / name
-        path.write_text(markdown_table(result, lang) + "\n", encoding="utf-8")
-        paths.append(path)
-    text = out_dir / "prefix_compare_run.txt"
-    text.write_text(summary(result) + "\n", encoding="utf-8")
-    return paths + [text]
+    paths += save_tables(out_dir, "prefix_compare_table", markdown_table, result)
+    return paths + [save_text(out_dir, "prefix_compare_run.txt", summary(result))]
 
 
 if __name__ == "__main__":

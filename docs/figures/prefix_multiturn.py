@@ -11,7 +11,7 @@ line: ``python -m llmarch lab multiturn``.
 
 from __future__ import annotations
 
-from _common import run_alone, save, setup, texts_for
+from _common import run_alone, save, save_text, setup, texts_for
 
 
 def draw(out_dir):
@@ -38,9 +38,7 @@ def draw(out_dir):
         plot_multiturn(result, axes, labels=texts)
         fig.tight_layout()
         paths.append(save(fig, out_dir, "prefix_multiturn", lang))
-    text = out_dir / "prefix_multiturn.txt"
-    text.write_text(summary(result) + "\n", encoding="utf-8")
-    return paths + [text]
+    return paths + [save_text(out_dir, "prefix_multiturn.txt", summary(result))]
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ corpus and settings) has no result. Redraw alone: ``python docs/figures/training
 
 from __future__ import annotations
 
-from _common import run_alone, save, setup, texts_for
+from _common import run_alone, save, save_text, setup, texts_for
 
 
 def draw(out_dir):
@@ -36,9 +36,7 @@ def draw(out_dir):
         plot_losses(result, ax, labels=texts)
         fig.tight_layout()
         paths.append(save(fig, out_dir, "training_tang_loss", lang))
-    text = out_dir / "training_tang_run.txt"
-    text.write_text(summary(result) + "\n", encoding="utf-8")
-    return paths + [text]
+    return paths + [save_text(out_dir, "training_tang_run.txt", summary(result))]
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ cached by ``llmarch.lab.run_cache`` under a hash of the settings, the CPU model 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -183,13 +182,16 @@ def play(arch: str, model, user_turns: list, reply_tokens: int, *, count_flops: 
     return turns
 
 
-def _measure(settings: dict) -> dict:
+def _measure(settings: dict, progress: bool = False) -> dict:
     import torch
 
     from .machine import cpu_info
+    from .parallel_runs import JobProgress
 
     threads = torch.get_num_threads()
     torch.set_num_threads(settings["threads"])
+    # one tick per chat played: the counting pass and every timed repeat, for each architecture
+    bar = JobProgress("multiturn: chats", (settings["repeats"] + 1) * len(ARCHITECTURES)) if progress else None
     try:
         models = build_models(settings)
         generator = torch.Generator().manual_seed(settings["seed"])
@@ -198,14 +200,21 @@ def _measure(settings: dict) -> dict:
                  for _ in range(settings["turns"])]
         for arch in ARCHITECTURES:      # warm-up: first calls allocate and pick kernels
             play(arch, models[arch], users[:2], settings["reply_tokens"])
-        flops = {arch: [t["flops"] for t in play(arch, eager_twin(models[arch]), users, settings["reply_tokens"],
-                                                  count_flops=True)] for arch in ARCHITECTURES}
-        runs = {arch: [] for arch in ARCHITECTURES}
+        flops, runs = {}, {arch: [] for arch in ARCHITECTURES}
+        for arch in ARCHITECTURES:      # the counting pass, untimed
+            flops[arch] = [t["flops"] for t in play(arch, eager_twin(models[arch]), users, settings["reply_tokens"],
+                                                    count_flops=True)]
+            if bar is not None:
+                bar.done()
         for _ in range(settings["repeats"]):
             for arch in ARCHITECTURES:
                 runs[arch].append(play(arch, models[arch], users, settings["reply_tokens"]))
+                if bar is not None:
+                    bar.done()
     finally:
         torch.set_num_threads(threads)
+        if bar is not None:
+            bar.close()
     result = {"settings": settings, "machine": cpu_info()["model"], "threads": settings["threads"], "archs": {}}
     for arch in ARCHITECTURES:
         first = runs[arch][0]
@@ -218,8 +227,10 @@ def _measure(settings: dict) -> dict:
     return result
 
 
-def multiturn(settings: dict = SETTINGS, *, refresh: bool = False, cache: bool = True) -> dict:
-    """The measurement of ``settings``, from the cache or measured now.
+def multiturn(settings: dict = SETTINGS, *, refresh: bool = False, cache: bool = True,
+              verbose: bool = False) -> dict:
+    """The measurement of ``settings``, from the cache or measured now (``verbose``: a progress
+    bar on a terminal, plain lines elsewhere).
 
     Returns:
         ``{"settings", "machine", "threads", "archs": {arch: {"parameters", "ms", "tokens",
@@ -238,7 +249,7 @@ def multiturn(settings: dict = SETTINGS, *, refresh: bool = False, cache: bool =
     helpers = ("machine.py", "matched_models.py", "run_cache.py")
     files = package_sources(here, *(here.with_name(name) for name in helpers), subpackages=("nn", "models"))
     key = source_key({**settings, "machine": cpu_info()["model"]}, files)
-    return cached_run("multiturn", key, lambda: _measure(settings), refresh=refresh, cache=cache)
+    return cached_run("multiturn", key, lambda: _measure(settings, verbose), refresh=refresh, cache=cache)
 
 
 def claims(result: dict) -> Claims:
@@ -318,21 +329,15 @@ def plot_multiturn(result: dict, axes, *, labels: dict | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmarch.lab.multiturn", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny models and 4 turns (a smoke run)")
-    parser.add_argument("--refresh", action="store_true", help="measure again even when the cache holds a result")
-    parser.add_argument("--plot", metavar="FILE", help="also draw the per-turn figure into FILE (.png, .svg ...)")
-    args = parser.parse_args(argv)
+    from .lab_command import lab_parser, report_run
+
+    args = lab_parser("python -m llmarch lab multiturn", __doc__, quick="tiny models and 4 turns",
+                      plot="the per-turn figure", workers=False).parse_args(argv)
     settings = QUICK_SETTINGS if args.quick else SETTINGS
     print(f"measuring {settings['turns']} turns x {len(ARCHITECTURES)} architectures x {settings['repeats']} "
           "repeats ...", file=sys.stderr, flush=True)
-    result = multiturn(settings, refresh=args.refresh)
-    print(summary(result))
-    if args.plot:
-        from .figure_file import save_figure
-
-        save_figure(args.plot, lambda axes: plot_multiturn(result, axes), columns=2, size=(10, 3.8))
-    return 0
+    result = multiturn(settings, refresh=args.refresh, verbose=True)
+    return report_run(args, result, summary, plot_multiturn, columns=2, size=(10, 3.8))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ Tables, text and figures are made from the result by ``llmarch.lab.prefix_compar
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -208,7 +207,7 @@ def _run_all(settings: dict, workers: int | None, verbose: bool) -> dict:
         print(f"prefix_compare: {len(jobs)} runs ({len(settings['tasks'])} conditions x {len(ARCHITECTURES)} "
               f"architectures x {len(settings['seeds'])} seeds), {workers} at a time", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    runs = run_jobs(_train_job, jobs, workers)
+    runs = run_jobs(_train_job, jobs, workers, progress="prefix_compare" if verbose else None)
     return {"settings": settings, "machine": cpu_info()["model"], "runs": runs,
             "wall_seconds": round(time.perf_counter() - start, 1), "workers": workers}
 
@@ -239,24 +238,15 @@ def prefix_compare(settings: dict = SETTINGS, *, workers: int | None = None, ref
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmarch.lab.prefix_compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one seed, fewer steps (a smoke run)")
-    parser.add_argument("--workers", type=int, default=None, help="training processes at a time (default: one per "
-                        "core)")
-    parser.add_argument("--refresh", action="store_true", help="train again even when the cache holds the result")
-    parser.add_argument("--plot", metavar="FILE", help="also draw the held-out loss curves into FILE (.png, .svg ...)")
-    args = parser.parse_args(argv)
+    from .lab_command import lab_parser, report_run
     from .prefix_compare_report import plot_results, summary
 
+    args = lab_parser("python -m llmarch lab prefix-compare", __doc__, quick="one seed, fewer steps",
+                      plot="the held-out loss curves").parse_args(argv)
     result = prefix_compare(QUICK_SETTINGS if args.quick else SETTINGS, workers=args.workers, refresh=args.refresh,
                             verbose=True)
-    print(summary(result))
-    if args.plot:
-        from .figure_file import save_figure
-
-        columns = len(result["settings"]["tasks"])
-        save_figure(args.plot, lambda axes: plot_results(result, axes), columns=columns, size=(5 * columns, 3.8))
-    return 0
+    columns = len(result["settings"]["tasks"])
+    return report_run(args, result, summary, plot_results, columns=columns, size=(5 * columns, 3.8))
 
 
 if __name__ == "__main__":

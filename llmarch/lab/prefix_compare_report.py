@@ -7,19 +7,13 @@ width of a code block on the site.
 
 from __future__ import annotations
 
-import math
-
 from .claims import Claims, claim_lines
 from .prefix_compare import ARCHITECTURES, NAMES
+from .seed_stats import mean_std
 
 __all__ = ["aggregate", "claims", "summary", "markdown_table", "plot_results", "TABLE_TEXT"]
 
 SHORT = {"causal": "causal", "prefix": "prefix", "encdec": "encdec"}
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1))
 
 
 def aggregate(result: dict) -> dict:
@@ -43,8 +37,8 @@ def aggregate(result: dict) -> dict:
             out[task][arch] = {
                 "parameters": runs[0]["parameters"], "flops_per_step": runs[0]["flops_per_step"],
                 "tokens_read": runs[0]["tokens_read"], "target_tokens": runs[0]["target_tokens"],
-                "loss": _mean_std([r["heldout_loss"] for r in runs]),
-                "exact_match": _mean_std([r["exact_match"] for r in runs]),
+                "loss": mean_std([r["heldout_loss"] for r in runs]),
+                "exact_match": mean_std([r["exact_match"] for r in runs]),
                 "per_seed": [(r["seed"], r["heldout_loss"], r["exact_match"]) for r in runs],
                 "cpu_seconds": sum(r["cpu_seconds"] for r in runs) / len(runs)}
     return out

@@ -153,7 +153,8 @@ def tang_run(settings: dict = SETTINGS, *, workers: int | None = None, refresh: 
             print(f"training {len(seeds)} seed(s), {workers} at a time (cache: {cache_path('tang_run', key)})",
                   file=sys.stderr, flush=True)
         start = time.perf_counter()
-        runs = run_jobs(_train_job, [(seed, settings) for seed in seeds], workers)
+        runs = run_jobs(_train_job, [(seed, settings) for seed in seeds], workers,
+                        progress="tang_run" if verbose else None)
         wall_seconds = round(time.perf_counter() - start, 1)
         train_text, _ = split_text(load_corpus(settings["data"]))
         return {"key": key, "settings": settings, "machine": cpu_info()["model"], "torch": torch.__version__,

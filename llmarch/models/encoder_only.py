@@ -109,7 +109,8 @@ class EncoderOnly(nn.Module):
             attention_mask, tuple(input_ids.shape), device=input_ids.device
         )
         x = self.embeddings(input_ids, position_ids, token_type_ids)
-        return self.encoder(x, mask=mask)
+        # the layers need the positions too (rotary rotates q and k by them)
+        return self.encoder(x, mask=mask, position_ids=position_ids)
 
     def pool(self, hidden: Tensor) -> Tensor:
         """The pooled ``[CLS]`` vector ``(batch, d_model)`` of ``forward``'s output.
