@@ -43,12 +43,7 @@ def layer_states(model, *args, **kwargs):
     handles = [stack.register_forward_pre_hook(lambda module, args: states.append(args[0].detach().clone()))]
     handles += [layer.register_forward_hook(lambda module, args, out: states.append(out.detach().clone()))
                 for layer in stack.layers]
-    try:
-        with torch.no_grad():
-            model(*args, **kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
+    _run_once(model, handles, args, kwargs)
     return torch.stack(states)
 
 
@@ -71,10 +66,17 @@ def attention_maps(model, *args, **kwargs):
         maps.append(module.forward(*args, **{**kwargs, "return_weights": True})[1].detach())
 
     handles = [layer.self_attn.register_forward_hook(read, with_kwargs=True) for layer in stack.layers]
+    _run_once(model, handles, args, kwargs)
+    return torch.stack(maps)
+
+
+def _run_once(model, handles: list, args: tuple, kwargs: dict) -> None:
+    """``model(*args, **kwargs)`` without gradients, then remove ``handles`` (also on an error)."""
+    import torch
+
     try:
         with torch.no_grad():
             model(*args, **kwargs)
     finally:
         for handle in handles:
             handle.remove()
-    return torch.stack(maps)

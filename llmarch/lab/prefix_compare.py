@@ -228,13 +228,11 @@ def prefix_compare(settings: dict = SETTINGS, *, workers: int | None = None, ref
         ``{"key", "settings", "machine", "runs", "wall_seconds", "workers"}``; ``runs`` holds one
         ``train_one`` result per run.
     """
-    from .run_cache import cache_path, cached_run
+    from .run_cache import cached_run
 
     key = cache_key(settings)
-    if verbose and cache:
-        print(f"prefix_compare: cache {cache_path('prefix_compare', key)}", file=sys.stderr, flush=True)
     return cached_run("prefix_compare", key, lambda: {"key": key, **_run_all(settings, workers, verbose)},
-                      refresh=refresh, cache=cache)
+                      refresh=refresh, cache=cache, verbose=verbose)
 
 
 def main(argv: list[str] | None = None) -> int:

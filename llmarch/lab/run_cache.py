@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -56,10 +57,13 @@ def cache_path(name: str, key: str) -> Path:
 
 
 def cached_run(name: str, key: str, run: Callable[[], dict], *, refresh: bool = False,
-               cache: bool = True) -> dict:
+               cache: bool = True, verbose: bool = False) -> dict:
     """The stored result of ``name``/``key``, or ``run()`` stored atomically (unless ``cache`` is
-    false: then ``run()`` and nothing stored). ``refresh`` ignores a stored result."""
+    false: then ``run()`` and nothing stored). ``refresh`` ignores a stored result; ``verbose``
+    says on stderr where the result is kept."""
     path = cache_path(name, key)
+    if verbose and cache:
+        print(f"{name}: cache {path}", file=sys.stderr, flush=True)
     if cache and not refresh and path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     result = run()

@@ -23,7 +23,6 @@ under a hash of the settings and the code; the pages' reports are ``why_rank`` a
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -144,10 +143,8 @@ def causal_vs_mlm(settings: dict = SETTINGS, *, workers: int | None = None, refr
         "cpu_seconds"}``: one ``train_pair_member`` result per (kind, seed) in ``runs``; the
         count-based cross-entropies of ``settings["ngram"]`` in ``ngram``; ``cpu_seconds``: all.
     """
-    from .run_cache import cache_path, cached_run
+    from .run_cache import cached_run
 
     key = cache_key(settings)
-    if verbose and cache:
-        print(f"why_causal_vs_mlm: cache {cache_path('why_causal_vs_mlm', key)}", file=sys.stderr, flush=True)
     return cached_run("why_causal_vs_mlm", key, lambda: {"key": key, **_run_all(settings, workers)},
-                      refresh=refresh, cache=cache)
+                      refresh=refresh, cache=cache, verbose=verbose)

@@ -260,13 +260,11 @@ def why_in_context(settings: dict = SETTINGS, *, workers: int | None = None, ref
     Returns:
         ``{"key", "settings", "machine", "runs", "baselines", "wall_seconds", "workers"}``.
     """
-    from .run_cache import cache_path, cached_run
+    from .run_cache import cached_run
 
     key = cache_key(settings)
-    if verbose and cache:
-        print(f"why_in_context: cache {cache_path('why_in_context', key)}", file=sys.stderr, flush=True)
     return cached_run("why_in_context", key, lambda: {"key": key, **_run_all(settings, workers, verbose)},
-                      refresh=refresh, cache=cache)
+                      refresh=refresh, cache=cache, verbose=verbose)
 
 
 def main(argv: list[str] | None = None) -> int:

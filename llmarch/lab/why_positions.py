@@ -261,13 +261,11 @@ def why_positions(settings: dict = SETTINGS, *, workers: int | None = None, refr
         ``runs`` holds one ``train_one`` result per run; ``unigram_entropy`` (nats per
         character) is that of the corpus' training split.
     """
-    from .run_cache import cache_path, cached_run
+    from .run_cache import cached_run
 
     key = cache_key(check_settings(settings))
-    if verbose and cache:
-        print(f"why_positions: cache {cache_path('why_positions', key)}", file=sys.stderr, flush=True)
     return cached_run("why_positions", key, lambda: {"key": key, **_run_all(settings, workers)},
-                      refresh=refresh, cache=cache)
+                      refresh=refresh, cache=cache, verbose=verbose)
 
 
 def main(argv: list[str] | None = None) -> int:
